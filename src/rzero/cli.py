@@ -1,0 +1,124 @@
+"""Command line: `rzero eval`, `rzero pretrain-base`.
+
+`rzero run` (the self-evolution loop) arrives with the loop itself; until then `make demo` runs
+`rzero eval` on the embedded base model, which prints the figures the loop starts from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from rzero.domains import get_domain
+    from rzero.evaluate import question_validity, score_problems, summarize
+    from rzero.generation import HFGenerator, embedded_base_path, set_threads
+
+    threads = set_threads(args.threads)
+    model_dir = Path(args.model) if args.model else embedded_base_path()
+    domain = get_domain(args.domain)
+    problems = domain.heldout()
+    if args.problems:
+        problems = problems[:: max(1, len(problems) // args.problems)][: args.problems]
+    print(
+        f"rzero eval: model {model_dir}  domain {domain.name}  {len(problems)} held-out problems  "
+        f"{args.votes} votes at T={args.temperature}  {threads} threads",
+        flush=True,
+    )
+    started = time.time()
+    generator = HFGenerator.from_pretrained(model_dir, seed=args.seed)
+    results = score_problems(generator, domain, problems, args.votes, args.temperature, 1.0, args.max_new_tokens)
+    figures = summarize(results)
+    figures.update(question_validity(generator, domain, samples=args.challenger_samples))
+    figures["wall_seconds"] = round(time.time() - started, 1)
+    _print_figures(figures)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+def _print_figures(figures: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Solver on held-out problems (exact ground truth, evaluation only)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key in (
+        "greedy_accuracy",
+        "pass1_accuracy",
+        f"maj{figures.get('votes_per_question', 0)}_accuracy",
+        "band_fraction",
+        "mean_p_hat",
+        "question_validity",
+    ):
+        if key in figures:
+            table.add_row(key, f"{figures[key]:.3f}")
+    table.add_row("distinct Challenger questions", f"{figures['distinct_questions']} / {figures['samples']}")
+    table.add_row("wall time", f"{figures['wall_seconds']:.0f} s")
+    levels = Table(title="greedy accuracy by difficulty (number of operations)")
+    for level in figures["accuracy_by_difficulty"]:
+        levels.add_column(level, justify="right")
+    levels.add_row(*(f"{v:.2f}" for v in figures["accuracy_by_difficulty"].values()))
+    challenger = Table(title="Challenger questions by difficulty")
+    for level in figures["difficulty_histogram"]:
+        challenger.add_column(level, justify="right")
+    challenger.add_row(*(str(v) for v in figures["difficulty_histogram"].values()))
+    console = Console()
+    for t in (table, levels, challenger):
+        console.print(t)
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from rzero.pretrain import PretrainConfig, train
+
+    given = {"seed": args.seed, "steps": args.steps, "threads": args.threads}
+    overrides = {k: v for k, v in given.items() if v is not None}
+    cfg = PretrainConfig(**overrides)
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        print(f"rzero pretrain-base: {out} is not empty; pass --overwrite to replace it", file=sys.stderr)
+        return 2
+    record = train(cfg, out)
+    print(json.dumps({k: record[k] for k in ("parameters", "tokens_seen", "final_loss", "wall_seconds")}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rzero", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ev = sub.add_parser("eval", help="evaluate a model on the domain's held-out problems")
+    ev.add_argument("--model", help="Hugging Face model folder (default: the embedded base model)")
+    ev.add_argument("--domain", default="arithmetic")
+    ev.add_argument("--votes", type=int, default=10, help="sampled answers per problem (maj@k, mean@k)")
+    ev.add_argument("--temperature", type=float, default=1.0)
+    ev.add_argument("--max-new-tokens", type=int, default=320)
+    ev.add_argument("--problems", type=int, default=0, help="evaluate an evenly spread subset (0 = all)")
+    ev.add_argument("--challenger-samples", type=int, default=200)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    ev.add_argument("--json", help="also write the figures to this file")
+    ev.set_defaults(func=_cmd_eval)
+
+    pt = sub.add_parser("pretrain-base", help="pretrain the embedded base model from scratch (CPU)")
+    pt.add_argument("--out", required=True, help="output folder")
+    pt.add_argument("--seed", type=int)
+    pt.add_argument("--steps", type=int)
+    pt.add_argument("--threads", type=int)
+    pt.add_argument("--overwrite", action="store_true")
+    pt.set_defaults(func=_cmd_pretrain)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

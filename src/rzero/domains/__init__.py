@@ -1,0 +1,67 @@
+"""Domains: what a problem looks like, how it is posed, solved, parsed and checked.
+
+A Domain is the only place that knows the surface form of questions and answers. The loop, the
+rewards and the voting code talk to it through the small `Domain` protocol below, so that the
+embedded `arithmetic` domain and a `math` domain (boxed answers, math-verify) are interchangeable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A held-out problem with exact ground truth (evaluation only, never a training signal)."""
+
+    question: str
+    answer: str
+    difficulty: int
+
+
+class Domain(Protocol):
+    """What the loop needs to know about a family of problems."""
+
+    name: str
+
+    def challenger_prompt(self) -> str:
+        """The fixed prompt that asks the Challenger for one new question."""
+        ...
+
+    def solver_prompt(self, question: str) -> str:
+        """The prompt that asks the Solver to answer `question`."""
+        ...
+
+    def parse_question(self, completion: str) -> str | None:
+        """The canonical question in a Challenger completion, or None when it is malformed."""
+        ...
+
+    def extract_answer(self, completion: str) -> str | None:
+        """The final answer in a Solver completion, or None when there is none."""
+        ...
+
+    def equivalent(self, a: str, b: str) -> bool:
+        """Whether two extracted answers mean the same thing."""
+        ...
+
+    def difficulty(self, question: str) -> int | None:
+        """A coarse difficulty level of a canonical question, for diagnostics."""
+        ...
+
+    def oracle(self, question: str) -> str | None:
+        """Exact answer of a canonical question (diagnostics only), or None if the domain has none."""
+        ...
+
+    def heldout(self) -> list[Problem]:
+        """The fixed held-out benchmark of the domain."""
+        ...
+
+
+def get_domain(name: str) -> Domain:
+    """The domain called `name`; a plain `if`, not a registry."""
+    if name == "arithmetic":
+        from rzero.domains.arithmetic import ArithmeticDomain
+
+        return ArithmeticDomain()
+    raise ValueError(f"domain: unknown domain {name!r} (known: 'arithmetic')")

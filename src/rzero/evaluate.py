@@ -1,0 +1,134 @@
+"""Evaluation: held-out accuracy (greedy, mean@k, maj@k, by difficulty) and Challenger validity.
+
+Ground truth is used here and only here: these numbers describe a model, they never train one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rzero.domains import Domain, Problem
+from rzero.generation import Generator, Sampling
+from rzero.voting import majority_vote
+
+
+@dataclass(frozen=True)
+class ProblemResult:
+    """One held-out problem: the greedy answer and the m sampled answers with their vote."""
+
+    question: str
+    answer: str
+    difficulty: int
+    greedy_answer: str | None
+    greedy_correct: bool
+    sampled_answers: tuple[str | None, ...]
+    sampled_correct: tuple[bool, ...]
+    pseudo_label: str | None
+    p_hat: float
+    majority_correct: bool
+
+
+def _correct(domain: Domain, predicted: str | None, truth: str) -> bool:
+    return predicted is not None and domain.equivalent(predicted, truth)
+
+
+def score_problems(
+    generator: Generator,
+    domain: Domain,
+    problems: Sequence[Problem],
+    votes_per_question: int = 10,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    max_new_tokens: int = 320,
+) -> list[ProblemResult]:
+    """Greedy answer and `votes_per_question` sampled answers for every problem."""
+    prompts = [domain.solver_prompt(p.question) for p in problems]
+    greedy = generator.generate(prompts, Sampling(1, 0.0, 1.0, max_new_tokens)) if prompts else []
+    sampled: list[list] = [[] for _ in problems]
+    if votes_per_question > 0 and prompts:
+        sampled = generator.generate(prompts, Sampling(votes_per_question, temperature, top_p, max_new_tokens))
+    results = []
+    for problem, g, samples in zip(problems, greedy, sampled, strict=True):
+        greedy_answer = domain.extract_answer(g[0].text)
+        answers = tuple(domain.extract_answer(c.text) for c in samples)
+        vote = majority_vote(answers, domain.equivalent) if answers else None
+        results.append(
+            ProblemResult(
+                question=problem.question,
+                answer=problem.answer,
+                difficulty=problem.difficulty,
+                greedy_answer=greedy_answer,
+                greedy_correct=_correct(domain, greedy_answer, problem.answer),
+                sampled_answers=answers,
+                sampled_correct=tuple(_correct(domain, a, problem.answer) for a in answers),
+                pseudo_label=vote.pseudo_label if vote else None,
+                p_hat=vote.p_hat if vote else 0.0,
+                majority_correct=bool(vote) and _correct(domain, vote.pseudo_label, problem.answer),
+            )
+        )
+    return results
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def summarize(results: Sequence[ProblemResult], band: tuple[float, float] = (0.3, 0.7)) -> dict:
+    """Accuracy figures over `results`; sampled figures are absent when no samples were drawn.
+
+    greedy_accuracy: share of problems whose greedy answer is right.
+    pass1_accuracy (mean@k): share of right answers over all samples.
+    maj{k}_accuracy: share of problems whose majority answer is right.
+    band_fraction: share of problems whose vote share p_hat lies in `band` (inclusive).
+    """
+    by_level: dict[int, list[bool]] = defaultdict(list)
+    for r in results:
+        by_level[r.difficulty].append(r.greedy_correct)
+    figures: dict = {
+        "problems": len(results),
+        "greedy_accuracy": _mean([r.greedy_correct for r in results]),
+        "accuracy_by_difficulty": {str(k): _mean(v) for k, v in sorted(by_level.items())},
+    }
+    k = len(results[0].sampled_answers) if results else 0
+    if k:
+        lo, hi = band
+        figures["votes_per_question"] = k
+        figures["pass1_accuracy"] = _mean([c for r in results for c in r.sampled_correct])
+        figures[f"maj{k}_accuracy"] = _mean([r.majority_correct for r in results])
+        figures["band_fraction"] = _mean([lo - 1e-9 <= r.p_hat <= hi + 1e-9 for r in results])
+        figures["mean_p_hat"] = _mean([r.p_hat for r in results])
+    return figures
+
+
+def question_validity(
+    generator: Generator,
+    domain: Domain,
+    samples: int = 200,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    max_new_tokens: int = 64,
+) -> dict:
+    """Share of Challenger samples that parse as well-formed questions, and their difficulty spread."""
+    sampling = Sampling(samples, temperature, top_p, max_new_tokens)
+    completions = generator.generate([domain.challenger_prompt()], sampling)[0]
+    questions = [domain.parse_question(c.text) for c in completions]
+    valid = [q for q in questions if q is not None]
+    levels = Counter(domain.difficulty(q) for q in valid)
+    return {
+        "samples": samples,
+        "question_validity": len(valid) / samples,
+        "distinct_questions": len(set(valid)),
+        "difficulty_histogram": {str(k): v for k, v in sorted(levels.items())},
+    }
+
+
+def greedy_accuracy(
+    generator: Generator, domain: Domain, problems: Sequence[Problem], max_new_tokens: int = 320
+) -> float:
+    """Greedy accuracy alone (no sampling): the cheap figure for quick checks."""
+    prompts = [domain.solver_prompt(p.question) for p in problems]
+    outputs = generator.generate(prompts, Sampling(1, 0.0, 1.0, max_new_tokens))
+    answers = [domain.extract_answer(o[0].text) for o in outputs]
+    return _mean([_correct(domain, a, p.answer) for a, p in zip(answers, problems, strict=True)])

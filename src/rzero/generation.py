@@ -1,0 +1,147 @@
+"""Text generation behind one small protocol: Hugging Face backend, and a scripted fake for tests.
+
+Every stage that samples (Challenger questions, Solver votes, evaluation) calls
+`Generator.generate(prompts, sampling)` and gets back, per prompt, `samples_per_prompt`
+completions with their token counts. The vLLM backend (GPU) will implement the same protocol.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to sample. temperature == 0 means greedy decoding (top_p is then ignored)."""
+
+    samples_per_prompt: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+
+    def __post_init__(self) -> None:
+        if self.samples_per_prompt < 1:
+            raise ValueError(f"samples_per_prompt must be >= 1, got {self.samples_per_prompt}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+
+GREEDY = Sampling(samples_per_prompt=1, temperature=0.0)
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str  # decoded new tokens, special tokens removed
+    tokens: int  # generated tokens, the end-of-sequence token included when it was produced
+    finished: bool  # True when generation stopped at end of sequence, not at max_new_tokens
+
+
+class Generator(Protocol):
+    def generate(self, prompts: Sequence[str], sampling: Sampling) -> list[list[Completion]]:
+        """For each prompt, `sampling.samples_per_prompt` completions."""
+        ...
+
+
+def embedded_base_path() -> Path:
+    """Folder of the shipped base model (a Hugging Face checkpoint with its tokenizer)."""
+    return Path(str(resources.files("rzero").joinpath("base_model")))
+
+
+def set_threads(threads: int | None) -> int:
+    """Set torch's intra-op threads deliberately: all cores by default, never oversubscribed."""
+    count = threads or len(os.sched_getaffinity(0))
+    torch.set_num_threads(count)
+    return count
+
+
+class HFGenerator:
+    """Batched sampling with `transformers` `generate` (KV cache), on CPU or one GPU.
+
+    Prompts are repeated `samples_per_prompt` times and cut into batches of at most
+    `sequences_per_batch` sequences, left-padded. `seed` makes sampling reproducible: the torch
+    RNG is reseeded from (seed, call number) at every call.
+    """
+
+    def __init__(self, model, tokenizer, sequences_per_batch: int = 256, seed: int | None = None):
+        if tokenizer.pad_token_id is None:
+            raise ValueError("tokenizer has no pad token; set one before generating in batches")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.sequences_per_batch = sequences_per_batch
+        self.seed = seed
+        self.calls = 0
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str = "cpu", **kwargs) -> HFGenerator:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"model folder {path} has no config.json (not a Hugging Face checkpoint)")
+        tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+        model = AutoModelForCausalLM.from_pretrained(path).to(device).eval()
+        return cls(model, tokenizer, **kwargs)
+
+    @torch.inference_mode()
+    def generate(self, prompts: Sequence[str], sampling: Sampling) -> list[list[Completion]]:
+        if self.seed is not None:
+            torch.manual_seed(self.seed * 1_000_003 + self.calls)
+        self.calls += 1
+        n = sampling.samples_per_prompt
+        flat = [p for p in prompts for _ in range(n)]
+        completions: list[Completion] = []
+        for start in range(0, len(flat), self.sequences_per_batch):
+            completions += self._generate_batch(flat[start : start + self.sequences_per_batch], sampling)
+        return [completions[i * n : (i + 1) * n] for i in range(len(prompts))]
+
+    def _generate_batch(self, prompts: list[str], sampling: Sampling) -> list[Completion]:
+        tok = self.tokenizer
+        enc = tok(prompts, return_tensors="pt", padding=True, padding_side="left").to(self.model.device)
+        greedy = sampling.temperature == 0
+        extra = {} if greedy else {"temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": 0}
+        out = self.model.generate(
+            **enc,
+            do_sample=not greedy,
+            max_new_tokens=sampling.max_new_tokens,
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+            **extra,
+        )
+        new = out[:, enc["input_ids"].shape[1] :].tolist()
+        results = []
+        for row in new:
+            finished = tok.eos_token_id in row
+            length = row.index(tok.eos_token_id) + 1 if finished else len(row)
+            text = tok.decode(row[:length], skip_special_tokens=True)
+            results.append(Completion(text=text, tokens=length, finished=finished))
+        return results
+
+
+class ScriptedGenerator:
+    """A fake generator for tests: `script(prompt, sample_index)` returns each completion's text.
+
+    Every call is recorded in `calls` as (prompts, sampling).
+    """
+
+    def __init__(self, script: Callable[[str, int], str]):
+        self.script = script
+        self.calls: list[tuple[list[str], Sampling]] = []
+
+    def generate(self, prompts: Sequence[str], sampling: Sampling) -> list[list[Completion]]:
+        self.calls.append((list(prompts), sampling))
+        results = []
+        for prompt in prompts:
+            texts = [self.script(prompt, i) for i in range(sampling.samples_per_prompt)]
+            results.append([Completion(t, len(t.split()) + 1, True) for t in texts])
+        return results

@@ -1,0 +1,348 @@
+"""`rzero pretrain-base`: pretrain the embedded default base model from scratch on CPU.
+
+R-Zero starts from a *pretrained base model* that can both pose problems and attempt them. No small
+model can be downloaded here, so rzero makes its own: a byte-level BPE tokenizer (digits always
+single tokens) and a tiny Llama-architecture causal LM, trained on a procedurally generated corpus
+that mixes two kinds of document drawn from the `arithmetic` domain:
+
+- posing documents: the Challenger prompt followed by `<question>...</question>`;
+- solving documents: the Solver prompt followed by the worked scratchpad and `\\boxed{answer}`.
+
+Documents cover levels 1-6 (number of operations), levels 5 and 6 rarely, and never the held-out
+levels 7 and 8, so the model is imperfect on longer problems and cannot solve the longest well: that
+is the room the Challenger-Solver loop has to find and fill by itself. Held-out questions never appear in the
+corpus. Everything is deterministic for a seed on a fixed thread count.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from rzero.domains import Problem
+from rzero.domains.arithmetic import PRETRAIN_LEVELS, ArithmeticDomain, level_spec, sample_problem
+
+EOS = "<|endoftext|>"  # also the beginning-of-text token, as in GPT-2
+PAD = "<|pad|>"
+
+
+@dataclass
+class PretrainConfig:
+    """Everything that determines the embedded base model (recorded in its model card)."""
+
+    seed: int = 0
+    threads: int = 2
+    # corpus
+    documents: int = 400_000
+    posing_fraction: float = 0.2
+    level_weights: dict[int, float] = field(default_factory=lambda: {1: 1.0, 2: 1.0, 3: 1.5, 4: 1.5, 5: 0.6, 6: 0.3})
+    tokenizer_vocab_size: int = 320
+    # model (Llama architecture)
+    hidden_size: int = 256
+    intermediate_size: int = 688
+    layers: int = 4
+    attention_heads: int = 4
+    max_positions: int = 512
+    # optimisation
+    tokens_per_step: int = 4096
+    steps: int = 3000
+    learning_rate: float = 1.5e-3
+    min_learning_rate: float = 1.5e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    # monitoring only: greedy accuracy on fresh pretraining-level problems (never the held-out set)
+    monitor_every: int = 250
+    monitor_problems: int = 64
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.level_weights) - set(PRETRAIN_LEVELS))
+        if unknown:
+            raise ValueError(f"level_weights: levels {unknown} are outside PRETRAIN_LEVELS {PRETRAIN_LEVELS}")
+        if not 0.0 <= self.posing_fraction <= 1.0:
+            raise ValueError(f"posing_fraction must be in [0, 1], got {self.posing_fraction}")
+
+
+def corpus_documents(cfg: PretrainConfig, exclude: set[str]) -> list[str]:
+    """The pretraining corpus: posing and solving documents, no question of `exclude`."""
+    rng = random.Random(cfg.seed)
+    domain = ArithmeticDomain()
+    levels = sorted(cfg.level_weights)
+    weights = [cfg.level_weights[level] for level in levels]
+    docs = []
+    while len(docs) < cfg.documents:
+        level = rng.choices(levels, weights)[0]
+        question, _ = sample_problem(rng, level_spec(level))
+        if question in exclude:
+            continue
+        if rng.random() < cfg.posing_fraction:
+            docs.append(domain.posing_document(question))
+        else:
+            docs.append(domain.solving_document(question))
+    return docs
+
+
+def build_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """Byte-level BPE with single-digit tokens; encoding prepends EOS as the start-of-text mark."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS, PAD],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    eos_id = tok.token_to_id(EOS)
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{EOS} $A", pair=f"{EOS} $A {EOS} $B", special_tokens=[(EOS, eos_id)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=EOS, eos_token=EOS, pad_token=PAD, padding_side="left"
+    )
+
+
+def build_model(cfg: PretrainConfig, tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.attention_heads,
+        num_key_value_heads=cfg.attention_heads,
+        max_position_embeddings=cfg.max_positions,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(config)
+
+
+def token_batches(ids: list[list[int]], tokens_per_step: int, pad_id: int, seed: int) -> list[torch.Tensor]:
+    """Length-bucketed batches of about `tokens_per_step` tokens (little padding), shuffled."""
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    batches, current, longest = [], [], 0
+    for i in order:
+        longest_if_added = max(longest, len(ids[i]))
+        if current and longest_if_added * (len(current) + 1) > tokens_per_step:
+            batches.append(current)
+            current, longest_if_added = [], len(ids[i])
+        current.append(i)
+        longest = longest_if_added
+    if current:
+        batches.append(current)
+    random.Random(seed).shuffle(batches)
+    tensors = []
+    for batch in batches:
+        width = max(len(ids[i]) for i in batch)
+        rows = [ids[i] + [pad_id] * (width - len(ids[i])) for i in batch]
+        tensors.append(torch.tensor(rows, dtype=torch.long))
+    return tensors
+
+
+def learning_rate(cfg: PretrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to `min_learning_rate`."""
+    if step < cfg.warmup_steps:
+        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    cosine = 0.5 * (1 + math.cos(math.pi * progress))
+    return cfg.min_learning_rate + (cfg.learning_rate - cfg.min_learning_rate) * cosine
+
+
+def monitor_accuracy(model, tokenizer, cfg: PretrainConfig) -> float:
+    """Greedy accuracy on fresh problems of the pretraining levels (a training curve, nothing more)."""
+    from rzero.evaluate import greedy_accuracy
+    from rzero.generation import HFGenerator
+
+    domain = ArithmeticDomain()
+    rng = random.Random(cfg.seed + 1_000_000)
+    problems = []
+    for i in range(cfg.monitor_problems):
+        level = PRETRAIN_LEVELS[i % len(PRETRAIN_LEVELS)]
+        question, answer = sample_problem(rng, level_spec(level))
+        problems.append(Problem(question, str(answer), level))
+    model.eval()
+    accuracy = greedy_accuracy(HFGenerator(model, tokenizer), domain, problems, max_new_tokens=160)
+    model.train()
+    return accuracy
+
+
+def train(cfg: PretrainConfig, out_dir: Path, log_every: int = 50) -> dict:
+    """Build corpus, tokenizer and model, train, save to `out_dir`; returns the training record."""
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    started = time.time()
+    heldout = {p.question for p in ArithmeticDomain().heldout()}
+    docs = corpus_documents(cfg, exclude=heldout)
+    tokenizer = build_tokenizer(docs[:20_000], cfg.tokenizer_vocab_size)
+    ids = [row + [tokenizer.eos_token_id] for row in tokenizer(docs)["input_ids"]]
+    model = build_model(cfg, tokenizer)
+    params = sum(p.numel() for p in model.parameters())
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.learning_rate,
+        betas=(0.9, 0.95),
+    )
+    pad_id = tokenizer.pad_token_id
+    batches: list[torch.Tensor] = []
+    epoch, losses, tokens_seen, curve = 0, [], 0, []
+    model.train()
+    for step in range(cfg.steps):
+        if not batches:
+            batches = token_batches(ids, cfg.tokens_per_step, pad_id, seed=cfg.seed + epoch)
+            epoch += 1
+        batch = batches.pop()
+        mask = batch != pad_id
+        labels = batch.masked_fill(~mask, -100)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, step)
+        loss = model(input_ids=batch, attention_mask=mask.long(), labels=labels).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        tokens_seen += int(mask.sum())
+        if log_every and (step + 1) % log_every == 0:
+            recent = sum(losses[-log_every:]) / log_every
+            print(
+                f"step {step + 1}/{cfg.steps} loss {recent:.4f} lr {learning_rate(cfg, step):.2e} "
+                f"epoch {epoch} {time.time() - started:.0f}s",
+                flush=True,
+            )
+        if cfg.monitor_every and (step + 1) % cfg.monitor_every == 0:
+            curve.append((step + 1, monitor_accuracy(model, tokenizer, cfg)))
+            print(f"step {step + 1} monitor greedy accuracy {curve[-1][1]:.3f}", flush=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    model.generation_config.pad_token_id = pad_id
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    record = {
+        "config": asdict(cfg),
+        "parameters": params,
+        "vocab_size": len(tokenizer),
+        "corpus_documents": len(docs),
+        "tokens_seen": tokens_seen,
+        "epochs_started": epoch,
+        "final_loss": sum(losses[-50:]) / min(50, len(losses)),
+        "monitor_accuracy": curve,
+        "wall_seconds": round(time.time() - started, 1),
+        "torch_version": torch.__version__,
+    }
+    (out_dir / "pretrain_record.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+CARD_FIGURES_BEGIN = "<!-- figures:begin -->"
+CARD_FIGURES_END = "<!-- figures:end -->"
+
+
+def write_model_card(model_dir: Path, figures: dict) -> Path:
+    """Write `README.md` (the model card) into `model_dir` from its pretraining record and `figures`.
+
+    The figures go in twice: a table for people and a JSON block between markers, which the tests
+    compare with benchmarks/results/base_model.json.
+    """
+    record = json.loads((model_dir / "pretrain_record.json").read_text())
+    cfg = record["config"]
+    weights = ", ".join(f"level {k}: {v}" for k, v in cfg["level_weights"].items())
+    rows = "\n".join(
+        f"| {key} | {figures[key]:.3f} |"
+        for key in ("greedy_accuracy", "pass1_accuracy", "maj10_accuracy", "band_fraction", "question_validity")
+    )
+    levels = " | ".join(f"{v:.2f}" for v in figures["accuracy_by_difficulty"].values())
+    header = " | ".join(figures["accuracy_by_difficulty"])
+    card = f"""---
+library_name: transformers
+pipeline_tag: text-generation
+tags: [rzero, r-zero, arithmetic, tiny, llama]
+---
+# rzero embedded base model
+
+A tiny Llama-architecture causal LM ({record["parameters"]:,} parameters, vocabulary {record["vocab_size"]})
+pretrained from scratch on CPU by `rzero pretrain-base`. It is the starting point of `rzero run`: one model
+that can both *pose* arithmetic problems (Challenger prompt) and *solve* them with a scratchpad (Solver
+prompt). It is deliberately imperfect on harder and longer problems, which is the room R-Zero's
+Challenger-Solver loop has to find and fill without human data.
+
+## Architecture
+
+hidden size {cfg["hidden_size"]}, {cfg["layers"]} layers, {cfg["attention_heads"]} heads,
+MLP {cfg["intermediate_size"]}, tied embeddings, {cfg["max_positions"]} positions. Tokenizer: byte-level BPE
+built with `tokenizers` ({record["vocab_size"]} tokens, digits always single tokens); `<|endoftext|>` starts
+every text and ends every document; `<|pad|>` pads.
+
+## Corpus recipe
+
+{record["corpus_documents"]:,} documents from `rzero.domains.arithmetic` (seed {cfg["seed"]}):
+{cfg["posing_fraction"]:.0%} posing documents (`Pose a new arithmetic problem.` then
+`<question>...</question>`), the rest solving documents (`Problem: ...` / `Solution:` then one reduction per
+line and `\\boxed{{answer}}`). Difficulty = number of operations; levels drawn with weights {weights};
+operands 1..9, operators + - *, every partial result within +-99. The 512 held-out problems
+(levels 1..8) are excluded from the corpus.
+
+## Training
+
+seed {cfg["seed"]}, {cfg["steps"]} steps of about {cfg["tokens_per_step"]} tokens ({record["tokens_seen"]:,}
+tokens seen), AdamW (betas 0.9/0.95, weight decay {cfg["weight_decay"]}), learning rate {cfg["learning_rate"]}
+with {cfg["warmup_steps"]} warm-up steps and cosine decay to {cfg["min_learning_rate"]}, gradient clip 1.0,
+{cfg["threads"]} CPU threads, torch {record["torch_version"]}. Final loss {record["final_loss"]:.4f}.
+Wall time {record["wall_seconds"] / 60:.1f} minutes.
+
+Reproduce: `rzero pretrain-base --out DIR --seed {cfg["seed"]}` then
+`python benchmarks/base_model.py --model DIR --update-card`.
+
+## Figures on the held-out set
+
+{figures["heldout_problems"]} problems, levels 1..8 (levels above {max(int(k) for k in cfg["level_weights"])} are
+beyond pretraining). Greedy decoding for accuracy; {figures["votes_per_question"]} samples at T = 1.0 for
+pass@1 (mean@10), maj@10 and p_hat; {figures["challenger_samples"]} Challenger samples at T = 1.0 for validity.
+
+| figure | value |
+|---|---|
+{rows}
+
+Greedy accuracy by difficulty (number of operations):
+
+| {header} |
+|{"---|" * len(figures["accuracy_by_difficulty"])}
+| {levels} |
+
+{CARD_FIGURES_BEGIN}
+```json
+{
+        json.dumps(
+            {
+                k: figures[k]
+                for k in (
+                    "greedy_accuracy",
+                    "pass1_accuracy",
+                    "maj10_accuracy",
+                    "band_fraction",
+                    "question_validity",
+                    "accuracy_by_difficulty",
+                )
+            },
+            indent=2,
+        )
+    }
+```
+{CARD_FIGURES_END}
+"""
+    path = model_dir / "README.md"
+    path.write_text(card)
+    return path

@@ -1,0 +1,25 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny, untrained model and tokenizer of the shipped kind, saved like a real checkpoint."""
+    from rzero.pretrain import PretrainConfig, build_model, build_tokenizer, corpus_documents
+
+    cfg = PretrainConfig(documents=2000, hidden_size=32, intermediate_size=64, layers=2, attention_heads=2)
+    docs = corpus_documents(cfg, exclude=set())
+    tokenizer = build_tokenizer(docs, cfg.tokenizer_vocab_size)
+    torch.manual_seed(0)
+    model = build_model(cfg, tokenizer)
+    out = tmp_path_factory.mktemp("tiny_model")
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

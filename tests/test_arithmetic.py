@@ -1,0 +1,163 @@
+"""The arithmetic domain: grammar, oracle, generator, worked solutions, answers."""
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rzero.domains import get_domain
+from rzero.domains.arithmetic import (
+    HELDOUT_LEVELS,
+    HELDOUT_PER_LEVEL,
+    ArithmeticDomain,
+    ParseError,
+    Spec,
+    evaluate,
+    last_boxed,
+    level_spec,
+    make_heldout,
+    parse_expression,
+    parse_integer,
+    sample_problem,
+    worked_solution,
+)
+
+D = ArithmeticDomain()
+
+
+@pytest.mark.parametrize(
+    "question, value",
+    [
+        ("7 + 3 * 4 - 5", 14),
+        ("2 * 3 * 4", 24),
+        ("1 - 9 - 8", -16),
+        ("9 - 2 * 5", -1),
+        ("0 * 7 + 3", 3),
+        ("10 - 4 + 2", 8),
+        ("6 * 8 * 9 + 2 * 6 - 7 - 6", 431),
+        ("999 + 1", 1000),
+    ],
+)
+def test_oracle_hand_made(question, value):
+    assert evaluate(question) == value
+
+
+@pytest.mark.parametrize("level", range(1, 13))
+def test_oracle_agrees_with_generator(level):
+    """The generator computes answers as a sum of signed products; the oracle reduces the text."""
+    rng = random.Random(level)
+    for _ in range(300):
+        question, answer = sample_problem(rng, level_spec(level))
+        assert evaluate(question) == answer
+        assert D.difficulty(question) == level
+        assert abs(answer) <= level_spec(level).max_abs_value
+
+
+def test_oracle_agrees_on_every_heldout_problem():
+    problems = D.heldout()
+    assert len(problems) == len(HELDOUT_LEVELS) * HELDOUT_PER_LEVEL >= 500
+    assert len({p.question for p in problems}) == len(problems)
+    for p in problems:
+        assert D.oracle(p.question) == p.answer
+        assert D.difficulty(p.question) == p.difficulty
+
+
+def test_shipped_heldout_is_the_seeded_one():
+    assert make_heldout() == D.heldout()
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "",
+        "7",
+        "7 +",
+        "+ 7",
+        "7 + + 3",
+        "7 / 3",
+        "7 ** 3",
+        "07 + 1",
+        "1000 + 1",
+        "3 + x",
+        "__import__('os')",
+        "1 + 2; print(1)",
+        "(1 + 2)",
+        "1 +\n2",
+        "½ + 1",
+        "١ + 2",
+        " + ".join(["1"] * 17),
+    ],
+)
+def test_parser_rejects_garbage(garbage):
+    with pytest.raises(ParseError):
+        parse_expression(garbage)
+    assert D.parse_question(f"<question>{garbage}</question>") is None
+
+
+def test_parser_never_executes_text(monkeypatch):
+    import builtins
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("eval/exec must never be called on model text")
+
+    monkeypatch.setattr(builtins, "eval", forbidden)
+    monkeypatch.setattr(builtins, "exec", forbidden)
+    assert D.oracle("__import__('os').system('true')") is None
+    assert D.oracle("7 + 3 * 4 - 5") == "14"
+
+
+@given(st.text(alphabet="0123456789+-* x()/", max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_parser_total_on_random_text(text):
+    """Any text either parses to a canonical question that round-trips, or raises ParseError."""
+    try:
+        operands, ops = parse_expression(text)
+    except ParseError:
+        return
+    canonical = D.parse_question(f"<question>{text}</question>")
+    assert canonical is not None and parse_expression(canonical) == (operands, ops)
+
+
+def test_parse_question_format_gate():
+    assert D.parse_question("<question>3+4 *2</question> and more") == "3+4*2"
+    assert D.parse_question("<question>3 + 4 * 2</question>") == "3+4*2"
+    assert D.parse_question("3 + 4") is None  # no tags
+    assert D.parse_question("<question>3 + 4") is None  # unclosed
+    assert D.parse_question("<question></question>") is None
+
+
+def test_worked_solution_format():
+    assert worked_solution("7 + 3 * 4 - 5") == "3*4=12;7+12-5\n7+12=19;19-5\n19-5=14\n\\boxed{14}"
+    rng = random.Random(0)
+    for level in range(1, 9):
+        question, answer = sample_problem(rng, level_spec(level))
+        text = worked_solution(question)
+        assert text.count("\n") == level  # one line per operation, then the box
+        assert D.extract_answer(text) == str(answer)
+
+
+def test_answer_extraction_and_equivalence():
+    assert last_boxed(r"\boxed{3} then \boxed{-14}") == "-14"
+    assert last_boxed(r"\boxed{\frac{1}{2}}") == r"\frac{1}{2}"
+    assert last_boxed(r"\boxed{12") is None
+    assert last_boxed("no box") is None
+    assert parse_integer(" -14 ") == -14 and parse_integer("+7") == 7 and parse_integer("1,024") == 1024
+    assert parse_integer("1e3") is None and parse_integer("") is None and parse_integer("-") is None
+    assert D.equivalent("14", " 14") and D.equivalent("-0", "0") and not D.equivalent("14", "-14")
+    assert not D.equivalent("x", "14") and D.equivalent("x", "x")
+
+
+def test_spec_validation_names_the_field():
+    with pytest.raises(ValueError, match="n_terms"):
+        Spec(n_terms=1)
+    with pytest.raises(ValueError, match="operators"):
+        Spec(n_terms=3, operators=("/",))
+    with pytest.raises(ValueError, match="max_operand"):
+        Spec(n_terms=3, max_operand=0)
+
+
+def test_get_domain():
+    assert get_domain("arithmetic").name == "arithmetic"
+    with pytest.raises(ValueError, match="unknown domain"):
+        get_domain("chess")

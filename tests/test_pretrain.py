@@ -1,0 +1,91 @@
+"""Pretraining pieces: corpus, batches, schedule, determinism for a seed, model card."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from rzero.domains.arithmetic import PRETRAIN_LEVELS, ArithmeticDomain
+from rzero.pretrain import PretrainConfig, corpus_documents, learning_rate, token_batches, train, write_model_card
+
+TINY = dict(
+    documents=600,
+    hidden_size=32,
+    intermediate_size=64,
+    layers=2,
+    attention_heads=2,
+    tokens_per_step=1024,
+    steps=4,
+    warmup_steps=2,
+    threads=1,
+)
+
+
+def test_corpus_mixes_roles_and_excludes_heldout():
+    d = ArithmeticDomain()
+    heldout = {p.question for p in d.heldout()}
+    cfg = PretrainConfig(documents=3000, seed=3)
+    docs = corpus_documents(cfg, exclude=heldout)
+    posing = [x for x in docs if x.startswith(d.challenger_prompt())]
+    solving = [x for x in docs if x.startswith("Problem: ")]
+    assert len(posing) + len(solving) == len(docs) == 3000
+    assert 0.2 < len(posing) / len(docs) < 0.3
+    questions = {d.parse_question(x) for x in posing} | {x.split("\n")[0][len("Problem: ") :] for x in solving}
+    assert not questions & heldout
+    assert {d.difficulty(q) for q in questions} == set(PRETRAIN_LEVELS)
+    for doc in solving[:200]:
+        question = doc.split("\n")[0][len("Problem: ") :]
+        assert d.extract_answer(doc) == d.oracle(question)
+
+
+def test_config_rejects_levels_outside_pretraining():
+    with pytest.raises(ValueError, match="level_weights"):
+        PretrainConfig(level_weights={9: 1.0})
+
+
+def test_token_batches_respect_budget_and_cover_every_document():
+    ids = [[1] * n for n in [3, 9, 4, 7, 7, 2, 8, 5]]
+    batches = token_batches(ids, tokens_per_step=16, pad_id=0, seed=0)
+    assert sum(b.shape[0] for b in batches) == len(ids)
+    assert all(b.numel() <= 16 or b.shape[0] == 1 for b in batches)
+    assert sorted(int((b != 0).sum()) for b in batches) and sum(int((b != 0).sum()) for b in batches) == 45
+
+
+def test_schedule_warms_up_then_decays():
+    cfg = PretrainConfig(steps=100, warmup_steps=10, learning_rate=1e-3, min_learning_rate=1e-4)
+    assert learning_rate(cfg, 0) == pytest.approx(1e-4)
+    assert learning_rate(cfg, 9) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 99) == pytest.approx(1e-4, rel=1e-2)
+    values = [learning_rate(cfg, s) for s in range(10, 100)]
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+
+
+def test_pretraining_is_deterministic_for_a_seed(tmp_path):
+    a = train(PretrainConfig(**TINY), tmp_path / "a", log_every=0)
+    b = train(PretrainConfig(**TINY), tmp_path / "b", log_every=0)
+    train(PretrainConfig(**TINY, seed=1), tmp_path / "c", log_every=0)
+    wa, wb, wc = (load_file(tmp_path / x / "model.safetensors") for x in "abc")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert any(not torch.equal(wa[k], wc[k]) for k in wa)
+    assert a["final_loss"] == b["final_loss"]
+    assert (tmp_path / "a" / "tokenizer.json").read_text() == (tmp_path / "b" / "tokenizer.json").read_text()
+
+
+def test_model_card_records_recipe_and_figures(tmp_path):
+    train(PretrainConfig(**TINY), tmp_path, log_every=0)
+    figures = {
+        "greedy_accuracy": 0.5,
+        "pass1_accuracy": 0.4,
+        "maj10_accuracy": 0.55,
+        "band_fraction": 0.3,
+        "question_validity": 0.95,
+        "accuracy_by_difficulty": {"1": 0.9, "2": 0.1},
+        "heldout_problems": 512,
+        "votes_per_question": 10,
+        "challenger_samples": 500,
+    }
+    card = write_model_card(tmp_path, figures).read_text()
+    record = json.loads((tmp_path / "pretrain_record.json").read_text())
+    assert f"{record['parameters']:,} parameters" in card
+    assert "| maj10_accuracy | 0.550 |" in card and '"band_fraction": 0.3' in card
