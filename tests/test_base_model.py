@@ -1,5 +1,6 @@
 """The shipped base model: tokenizer round trip, offline loading, size, easy problems, model card."""
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -19,9 +20,14 @@ RESULTS = Path(__file__).parents[1] / "benchmarks" / "results" / "base_model.jso
 D = ArithmeticDomain()
 
 
+@functools.cache
+def _tokenizer():
+    return AutoTokenizer.from_pretrained(BASE)
+
+
 @pytest.fixture(scope="module")
 def hf_tokenizer():
-    return AutoTokenizer.from_pretrained(BASE)
+    return _tokenizer()
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +63,7 @@ def test_tokenizer_round_trip_on_corpus(hf_tokenizer):
 @given(st.text(max_size=60))
 @settings(max_examples=200, deadline=None)
 def test_tokenizer_round_trip_on_any_text(text):
-    tok = AutoTokenizer.from_pretrained(BASE)
+    tok = _tokenizer()
     assert tok.decode(tok(text)["input_ids"], skip_special_tokens=True) == text
 
 

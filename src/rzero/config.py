@@ -1,0 +1,240 @@
+"""Typed run configuration: dataclasses with the paper's defaults, YAML files, dotted overrides.
+
+Every R-Zero quantity is a field named with its unit. `load_config(path, overrides)` reads a YAML
+file (optional), applies `section.field=value` overrides (values parsed as YAML scalars), checks
+every type and range, and raises `ConfigError` naming the offending field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown, of the wrong type or out of range."""
+
+
+@dataclass
+class ModelConfig:
+    path: str = "embedded"  # a Hugging Face model folder, or "embedded" for the shipped base model
+    device: str = "cpu"
+    threads: int = 0  # torch threads; 0 = all cores
+
+
+@dataclass
+class ChallengerConfig:
+    train: bool = True  # false = the paper's Base-Challenger ablation (untrained question generator)
+    grpo_steps: int = 5
+    prompts_per_step: int = 32
+    rollouts_per_prompt: int = 4
+    learning_rate: float = 1e-6
+    kl_coef: float = 1e-2
+    temperature: float = 1.0
+    top_p: float = 0.99
+    max_new_tokens: int = 64
+    reward_variant: Literal["paper", "reference"] = "paper"
+    votes_per_question: int = 10  # m, Solver samples per generated question
+    vote_temperature: float = 1.0
+    repetition_penalty: bool = True
+    bleu_tau: float = 0.5  # clustering distance threshold
+    penalty_lambda: float = 1.0
+
+
+@dataclass
+class CurriculumConfig:
+    pool_questions: int = 8000  # N, questions sampled from the trained Challenger
+    temperature: float = 1.0
+    top_p: float = 0.95
+    votes_per_question: int = 10
+    band_delta: float = 0.25  # keep |p_hat - 1/2| <= delta
+    band_filter: bool = True  # false = the paper's no-filter ablation
+
+
+@dataclass
+class SolverConfig:
+    grpo_steps: int = 15
+    questions_per_step: int = 512
+    rollouts_per_question: int = 5
+    learning_rate: float = 1e-6
+    kl_coef: float = 1e-2
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    reward_variant: Literal["binary", "reference"] = "binary"
+
+
+@dataclass
+class EvalConfig:
+    votes_per_question: int = 0  # k for mean@k and maj@k; 0 = greedy only
+    temperature: float = 1.0
+    max_new_tokens: int = 320
+
+
+@dataclass
+class RunConfig:
+    domain: Literal["arithmetic", "math"] = "arithmetic"
+    iterations: int = 3
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    challenger: ChallengerConfig = field(default_factory=ChallengerConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# Range checks: field path -> (predicate, what it must be)
+_POSITIVE_INTS = [
+    "iterations",
+    "challenger.prompts_per_step",
+    "challenger.rollouts_per_prompt",
+    "challenger.votes_per_question",
+    "challenger.max_new_tokens",
+    "curriculum.pool_questions",
+    "curriculum.votes_per_question",
+    "solver.questions_per_step",
+    "solver.rollouts_per_question",
+    "solver.max_new_tokens",
+    "eval.max_new_tokens",
+]
+_NON_NEGATIVE = [
+    "challenger.grpo_steps",
+    "solver.grpo_steps",
+    "challenger.kl_coef",
+    "solver.kl_coef",
+    "challenger.temperature",
+    "challenger.vote_temperature",
+    "curriculum.temperature",
+    "solver.temperature",
+    "eval.temperature",
+    "eval.votes_per_question",
+    "challenger.penalty_lambda",
+    "model.threads",
+    "challenger.learning_rate",
+    "solver.learning_rate",
+]
+_PROBABILITIES = ["challenger.top_p", "curriculum.top_p", "solver.top_p"]
+
+
+def _get(cfg: RunConfig, path: str) -> Any:
+    value: Any = cfg
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Range checks that types alone cannot express; the error names the field."""
+    for path in _POSITIVE_INTS:
+        if _get(cfg, path) < 1:
+            raise ConfigError(f"{path} must be >= 1, got {_get(cfg, path)}")
+    for path in _NON_NEGATIVE:
+        if _get(cfg, path) < 0:
+            raise ConfigError(f"{path} must be >= 0, got {_get(cfg, path)}")
+    for path in _PROBABILITIES:
+        if not 0 < _get(cfg, path) <= 1:
+            raise ConfigError(f"{path} must be in (0, 1], got {_get(cfg, path)}")
+    if not 0 <= cfg.curriculum.band_delta <= 0.5:
+        raise ConfigError(f"curriculum.band_delta must be in [0, 0.5], got {cfg.curriculum.band_delta}")
+    if not cfg.challenger.bleu_tau > 0:
+        raise ConfigError(f"challenger.bleu_tau must be > 0, got {cfg.challenger.bleu_tau}")
+    if cfg.challenger.rollouts_per_prompt < 2 and cfg.challenger.train:
+        raise ConfigError("challenger.rollouts_per_prompt must be >= 2: GRPO compares rollouts within a group")
+    if cfg.solver.rollouts_per_question < 2:
+        raise ConfigError("solver.rollouts_per_question must be >= 2: GRPO compares rollouts within a group")
+    return cfg
+
+
+def _coerce(value: Any, annotation: Any, path: str) -> Any:
+    """Check (and where lossless, convert) one value against its field annotation."""
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        allowed = typing.get_args(annotation)
+        if value not in allowed:
+            raise ConfigError(f"{path} must be one of {list(allowed)}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        return value  # not used by the config today
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path} must be true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path} must be an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, str):  # YAML 1.1 reads `1e-6` (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise ConfigError(f"{path} must be a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{path} must be a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path} must be a string, got {value!r}")
+        return value
+    raise ConfigError(f"{path}: unsupported field type {annotation!r}")
+
+
+def _build(cls: type, data: dict, prefix: str = "") -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise ConfigError(f"unknown field {prefix}{unknown[0]} (known: {', '.join(sorted(fields))})")
+    values = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, f"{prefix}{name}.")
+        else:
+            values[name] = _coerce(value, hint, f"{prefix}{name}")
+    return cls(**values)
+
+
+def _apply_override(data: dict, override: str) -> None:
+    if "=" not in override:
+        raise ConfigError(f"override {override!r} must look like section.field=value")
+    path, raw = override.split("=", 1)
+    parts = path.strip().split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {override!r}: {part} is not a section")
+    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Defaults, then the YAML file at `path`, then `overrides` (`section.field=value`), validated."""
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"config file {path} is not valid YAML: {error}") from error
+    for override in overrides or []:
+        _apply_override(data, override)
+    return validate(_build(RunConfig, data))
+
+
+def to_dict(cfg: RunConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def dump_yaml(cfg: RunConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

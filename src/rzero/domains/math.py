@@ -1,0 +1,108 @@
+"""The `math` domain: free-form problems with boxed answers, checked with math-verify.
+
+Answer extraction takes the content of the last balanced `\\boxed{...}`; when there is none it falls
+back, in a configurable order, to GSM8K's `#### x`, `The answer is x` and `A: x`. Equivalence is
+exact string equality after a light normalisation first (cheap, and most votes agree verbatim),
+then math-verify (fractions vs decimals, percent, set order, pi, ...) in a worker pool with a hard
+per-check timeout (`rzero.verify`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Literal
+
+from rzero.domains.arithmetic import last_boxed
+from rzero.verify import VerifyPool, shared_pool
+
+Fallback = Literal["hash", "answer_is", "a_colon"]
+DEFAULT_FALLBACKS: tuple[Fallback, ...] = ("hash", "answer_is", "a_colon")
+
+_FALLBACK_PATTERNS: dict[str, re.Pattern[str]] = {
+    "hash": re.compile(r"####\s*(.+?)\s*$", re.M),
+    "answer_is": re.compile(r"[Tt]he (?:final )?answer is[:\s]*(.+?)\s*$", re.M),
+    "a_colon": re.compile(r"^\s*A:\s*(.+?)\s*$", re.M),
+}
+
+_LATEX_NOISE = re.compile(r"\\left|\\right|\\!|\\,|\\;|\\:|\\displaystyle|\^\{?\\circ\}?|\\%|%|\$")
+_TEXT_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
+
+
+def extract_answer(text: str, fallbacks: Sequence[Fallback] = DEFAULT_FALLBACKS) -> str | None:
+    """The last `\\boxed{}` content; else the last match of each fallback pattern, in order; else None."""
+    boxed = last_boxed(text)
+    if boxed is not None:
+        return boxed
+    for name in fallbacks:
+        if name not in _FALLBACK_PATTERNS:
+            raise ValueError(f"answer fallback {name!r} unknown (known: {sorted(_FALLBACK_PATTERNS)})")
+        matches = _FALLBACK_PATTERNS[name].findall(text)
+        if matches:
+            answer = matches[-1].strip().rstrip(".").strip()
+            if answer:
+                return answer
+    return None
+
+
+def normalize(answer: str) -> str:
+    """A light canonical form for exact comparison: no spaces, `$`, `\\left`, units in `\\text{}`,
+    degree marks, trailing period; `dfrac`/`tfrac` -> `frac`; thousands separators removed from
+    plain numbers."""
+    s = _TEXT_WRAP.sub(r"\1", answer.strip())
+    s = _LATEX_NOISE.sub("", s)
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace(" ", "").rstrip(".")
+    if re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?", s):
+        s = s.replace(",", "")
+    if re.fullmatch(r"[-+]?\d+\.\d*?0+", s):  # 2.50 -> 2.5, 3.0 -> 3
+        s = s.rstrip("0").rstrip(".")
+    return s
+
+
+class MathDomain:
+    """Boxed-answer math. Question generation by the Challenger uses `<question>` tags."""
+
+    name = "math"
+    CHALLENGER_PROMPT = (
+        "Pose one new, challenging mathematics problem with a single final answer. "
+        "Write it between <question> and </question>.\n"
+    )
+    SOLVER_TEMPLATE = "{question}\nPlease reason step by step, and put your final answer within \\boxed{{}}.\n"
+
+    def __init__(self, fallbacks: Sequence[Fallback] = DEFAULT_FALLBACKS, pool: VerifyPool | None = None) -> None:
+        self.fallbacks = tuple(fallbacks)
+        self._pool = pool
+
+    @property
+    def pool(self) -> VerifyPool:
+        if self._pool is None:
+            self._pool = shared_pool()
+        return self._pool
+
+    def challenger_prompt(self) -> str:
+        return self.CHALLENGER_PROMPT
+
+    def solver_prompt(self, question: str) -> str:
+        return self.SOLVER_TEMPLATE.format(question=question)
+
+    def parse_question(self, completion: str) -> str | None:
+        match = re.search(r"<question>(.*?)</question>", completion, re.S)
+        question = match.group(1).strip() if match else ""
+        return question or None
+
+    def extract_answer(self, completion: str) -> str | None:
+        return extract_answer(completion, self.fallbacks)
+
+    def equivalent(self, a: str, b: str) -> bool:
+        if normalize(a) == normalize(b):
+            return True
+        return self.pool.check(a, b)
+
+    def difficulty(self, question: str) -> int | None:
+        return None
+
+    def oracle(self, question: str) -> str | None:
+        return None
+
+    def heldout(self) -> list:
+        raise NotImplementedError("the math domain evaluates JSONL benchmarks; pass one to `rzero eval`")

@@ -1,0 +1,96 @@
+"""The run directory: layout, atomic writes and completion markers, so that `--resume` skips done work.
+
+    RUN/
+      config.yaml                 the resolved configuration
+      summary.json                per-iteration metrics (rewritten after every stage)
+      iter_00/evaluate/           iteration 0 = the base model
+      iter_01/challenger/         model/ (HF checkpoint), questions.jsonl, DONE
+      iter_01/curriculum/         curriculum.jsonl, pool.jsonl, DONE
+      iter_01/solver/             model/, rollouts.jsonl, DONE
+      iter_01/evaluate/           metrics.json, results.jsonl, DONE
+
+A stage is done when its DONE marker exists; the marker is written last, atomically, and holds the
+stage's metrics. Anything a stage writes goes through `atomic_write_text` or into the stage folder,
+which a resumed run clears before redoing the stage, so a crash never leaves a half-written file
+that a later stage could mistake for a finished one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+MARKER = "DONE"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` so that readers see either the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+    return rows
+
+
+class RunDir:
+    """Paths and markers of one run."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.root / "summary.json"
+
+    def stage(self, iteration: int, name: str) -> Path:
+        return self.root / f"iter_{iteration:02d}" / name
+
+    def is_done(self, iteration: int, name: str) -> bool:
+        return (self.stage(iteration, name) / MARKER).is_file()
+
+    def done_info(self, iteration: int, name: str) -> dict:
+        return json.loads((self.stage(iteration, name) / MARKER).read_text())
+
+    def begin(self, iteration: int, name: str) -> Path:
+        """A clean folder for a stage that is about to run (leftovers of a crashed attempt removed)."""
+        folder = self.stage(iteration, name)
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        return folder
+
+    def mark_done(self, iteration: int, name: str, info: dict) -> None:
+        atomic_write_json(self.stage(iteration, name) / MARKER, info)

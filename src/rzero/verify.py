@@ -1,0 +1,148 @@
+"""Symbolic answer checks (math-verify) in worker processes with a hard per-check timeout.
+
+Graders built on sympy can hang or crash on adversarial model output, and math-verify's own timeouts
+use signals, which fail off the main thread (a reward function runs wherever the trainer calls it).
+So every check runs in a worker process: the caller waits at most `timeout_s` for the verdict, and
+a worker that hangs is killed and replaced, a worker that dies is replaced; either way the verdict
+is "not equivalent". math-verify's own signal timeouts stay on inside the workers (they run on the
+worker's main thread), as a first line. Callable from any thread; verdicts and parsed answers are
+cached.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing as mp
+import queue
+import threading
+from functools import lru_cache
+
+
+@lru_cache(maxsize=65536)
+def _parse(text: str):
+    from math_verify import parse
+
+    wrapped = text if "$" in text or "\\boxed" in text else f"${text}$"
+    return parse(wrapped) or parse(text)
+
+
+def _verify_in_process(gold: str, predicted: str) -> bool:
+    from math_verify import verify
+
+    gold_parsed, predicted_parsed = _parse(gold), _parse(predicted)
+    if not gold_parsed or not predicted_parsed:
+        return False
+    return bool(verify(gold_parsed, predicted_parsed))
+
+
+def _worker_main(conn) -> None:  # runs in the worker process
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        if job[0] == "__crash__":  # test hook: die without answering
+            import os
+
+            os._exit(3)
+        try:
+            result = _verify_in_process(*job)
+        except Exception:  # a grader error on untrusted text is a "no", not a crash
+            result = False
+        conn.send(result)
+
+
+class _Worker:
+    def __init__(self, ctx) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True)
+        self.process.start()
+        child.close()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
+
+
+class VerifyPool:
+    """`check(gold, predicted)` with math-verify, `workers` processes, `timeout_s` per check."""
+
+    def __init__(self, workers: int = 2, timeout_s: float = 5.0) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        self.workers, self.timeout_s = workers, timeout_s
+        self._ctx = mp.get_context("spawn")  # never fork a process that holds torch threads
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._started = 0
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str], bool] = {}
+        self.timeouts = 0
+        self.crashes = 0
+        atexit.register(self.close)
+
+    def _acquire(self) -> _Worker:
+        with self._lock:
+            if self._idle.empty() and self._started < self.workers:
+                self._started += 1
+                return _Worker(self._ctx)
+        return self._idle.get()
+
+    def check(self, gold: str, predicted: str) -> bool:
+        key = (gold, predicted)
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        worker = self._acquire()
+        verdict, cacheable = False, True
+        try:
+            worker.conn.send(key)
+            if worker.conn.poll(self.timeout_s):
+                verdict = bool(worker.conn.recv())
+            else:
+                self.timeouts += 1
+                worker.kill()
+                worker = _Worker(self._ctx)
+        except (EOFError, OSError):
+            self.crashes += 1
+            cacheable = False
+            worker.kill()
+            worker = _Worker(self._ctx)
+        finally:
+            self._idle.put(worker)
+        if cacheable:
+            with self._lock:
+                self._cache[key] = verdict
+        return verdict
+
+    def close(self) -> None:
+        while True:
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            worker.kill()
+        self._started = 0
+
+    def __enter__(self) -> VerifyPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+_shared: VerifyPool | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_pool() -> VerifyPool:
+    """One process-wide pool, started on first use."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = VerifyPool()
+        return _shared

@@ -1,0 +1,52 @@
+"""Evaluation figures on a scripted generator whose answers are known in advance."""
+
+import pytest
+
+from rzero.domains import Problem
+from rzero.domains.arithmetic import ArithmeticDomain
+from rzero.evaluate import question_validity, score_problems, summarize
+from rzero.generation import ScriptedGenerator
+
+D = ArithmeticDomain()
+PROBLEMS = [Problem("1+1", "2", 1), Problem("2*3+1", "7", 2), Problem("9-9-9", "-9", 2)]
+
+
+def script(prompt, i):
+    """Greedy and sampled calls both come here; sample i of each problem answers as listed."""
+    answers = {
+        "1+1": ["2"] * 10,  # always right
+        "2*3+1": ["7", "7", "7", "7", "8", "8", "9", None, None, None],  # right 4/10, majority right
+        "9-9-9": ["-8", "-8", "-8", "-8", "-7", "-7", "-8", "-9", "-9", "x"],  # right 2/10, majority wrong
+    }
+    if prompt == D.challenger_prompt():
+        return ["<question>1+2</question>", "<question>1+</question>", "<question>3*4-5</question>", "junk"][i % 4]
+    question = prompt.split("\n")[0][len("Problem: ") :]
+    answer = answers[question][i]
+    return "no box" if answer is None else f"work\n\\boxed{{{answer}}}"
+
+
+def test_score_and_summarize():
+    results = score_problems(ScriptedGenerator(script), D, PROBLEMS, votes_per_question=10)
+    assert [r.greedy_correct for r in results] == [True, True, False]  # greedy = sample 0 of the script
+    assert [r.p_hat for r in results] == [1.0, 0.4, 0.5]
+    assert [r.majority_correct for r in results] == [True, True, False]
+    assert results[1].sampled_answers.count(None) == 3
+    fig = summarize(results)
+    assert fig["greedy_accuracy"] == pytest.approx(2 / 3)
+    assert fig["pass1_accuracy"] == pytest.approx((10 + 4 + 2) / 30)
+    assert fig["maj10_accuracy"] == pytest.approx(2 / 3)
+    assert fig["band_fraction"] == pytest.approx(2 / 3)
+    assert fig["accuracy_by_difficulty"] == {"1": 1.0, "2": 0.5}
+
+
+def test_summarize_without_samples():
+    results = score_problems(ScriptedGenerator(script), D, PROBLEMS, votes_per_question=0)
+    fig = summarize(results)
+    assert "pass1_accuracy" not in fig and fig["greedy_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_question_validity():
+    fig = question_validity(ScriptedGenerator(script), D, samples=8)
+    assert fig["question_validity"] == 0.5
+    assert fig["distinct_questions"] == 2
+    assert fig["difficulty_histogram"] == {"1": 2, "2": 2}

@@ -1,0 +1,160 @@
+"""Math domain: extraction, normalisation, math-verify in a pool with hard timeouts, real data."""
+
+import json
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from rzero.domains.math import MathDomain, extract_answer, normalize
+from rzero.verify import VerifyPool
+from rzero.voting import in_band, majority_vote
+
+DATA = Path(__file__).parents[2] / "shared" / "data"
+if not DATA.is_dir():
+    DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with VerifyPool(workers=2, timeout_s=5.0) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def domain(pool):
+    return MathDomain(pool=pool)
+
+
+@pytest.mark.parametrize(
+    "text, answer",
+    [
+        (r"so \boxed{3} and finally \boxed{\frac{1}{2}}.", r"\frac{1}{2}"),
+        (r"\boxed{x^{2}+1}", "x^{2}+1"),
+        ("blah\n#### 1,234", "1,234"),
+        ("The answer is 42.", "42"),
+        ("work\nA: 18", "18"),
+        ("The final answer is $7$", "$7$"),
+        ("nothing here", None),
+        (r"\boxed{unclosed", None),
+    ],
+)
+def test_extract_answer(text, answer):
+    assert extract_answer(text) == answer
+
+
+def test_extract_answer_fallbacks_are_configurable():
+    assert extract_answer("A: 18", fallbacks=()) is None
+    assert extract_answer("#### 5\nThe answer is 6", fallbacks=("answer_is", "hash")) == "6"
+    with pytest.raises(ValueError, match="fallback"):
+        extract_answer("x", fallbacks=("nope",))
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("1,000", "1000"),
+        (r"\dfrac{1}{2}", r"\frac{1}{2}"),
+        ("$5$", "5"),
+        (r"10\%", "10"),
+        ("2.50", "2.5"),
+        (r"90^\circ", "90"),
+        (r"\text{4 cm}", "4cm"),
+    ],
+)
+def test_normalize(a, b):
+    assert normalize(a) == normalize(b)
+
+
+@pytest.mark.parametrize(
+    "a, b, same",
+    [
+        ("0.5", r"\frac{1}{2}", True),
+        (r"\{1,2\}", r"\{2,1\}", True),
+        ("3", "4", False),
+        (r"2\pi", r"\pi \cdot 2", True),
+        ("50%", "0.5", True),
+    ],
+)
+def test_equivalence_with_math_verify(domain, a, b, same):
+    assert domain.equivalent(a, b) is same
+
+
+def test_pool_survives_hung_and_crashed_workers():
+    with VerifyPool(workers=1, timeout_s=1.0) as pool:
+        assert pool.check("1/2", "0.5")
+        import rzero.verify as v
+
+        assert v._verify_in_process("2", "2")
+        # A check that cannot finish in time: the worker is killed and replaced.
+        hung = "(" * 3000 + "1" + ")" * 3000
+        pool.timeout_s = 0.05
+        pool.check(hung, "2" * 5000 + "^" + "9" * 400)
+        pool.timeout_s = 5.0
+        assert pool.timeouts == 1
+        assert pool.check("3", "3.0")
+        # A worker that dies without answering: the verdict is False, a new worker takes over.
+        assert pool.check("__crash__", "x") is False and pool.crashes == 1
+        assert pool.check("1/4", "0.25")
+
+
+def test_pool_works_from_other_threads(pool):
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(pool.check("1/3", r"\frac{1}{3}"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [True] * 4
+
+
+def _skip_without(path: Path):
+    if not path.is_file():
+        pytest.skip(f"{path} not found (shared data is optional)")
+
+
+def test_gsm8k_model_solutions_agree_with_dataset_grading(domain):
+    path = DATA / "gsm8k" / "model_solutions.jsonl"
+    _skip_without(path)
+    agree = total = 0
+    disagreements = []
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        gold = extract_answer(row["ground_truth"])
+        for key, value in row.items():
+            if not isinstance(value, dict):
+                continue
+            predicted = extract_answer(value["solution"])
+            ours = predicted is not None and domain.equivalent(gold, predicted)
+            total += 1
+            agree += ours == value["is_correct"]
+            if ours != value["is_correct"]:
+                disagreements.append((gold, predicted, value["is_correct"]))
+    print(f"\nGSM8K model solutions: {agree}/{total} = {agree / total:.4f} agree; e.g. {disagreements[:5]}")
+    assert total == 4 * 1319 and agree / total >= 0.995
+
+
+def test_math_votes_agree_with_score_and_vote_statistics(domain):
+    path = DATA / "math_votes" / "math_cot_100.jsonl"
+    _skip_without(path)
+    agree = total = majority_right = 0
+    p_hats = []
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        answers = [extract_answer(r) for r in row["response"]]
+        for answer, score in zip(answers, row["score"], strict=True):
+            ours = answer is not None and domain.equivalent(row["gt"], answer)
+            total += 1
+            agree += ours == bool(score)
+        vote = majority_vote(answers, domain.equivalent)
+        p_hats.append(vote.p_hat)
+        majority_right += vote.pseudo_label is not None and domain.equivalent(row["gt"], vote.pseudo_label)
+    band = sum(in_band(p, 0.25) for p in p_hats) / len(p_hats)
+    histogram = dict(sorted(Counter(round(p * 8) for p in p_hats).items()))
+    print(
+        f"\nmath_votes: per-response agreement {agree}/{total} = {agree / total:.4f}; majority accuracy "
+        f"{majority_right}/{len(p_hats)}; band fraction (delta 0.25) {band:.2f}; "
+        f"p_hat histogram (votes of 8 -> questions) {histogram}"
+    )
+    assert total == 800 and agree / total >= 0.98
