@@ -105,7 +105,8 @@ def main() -> int:
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record))
     print(
-        "\n| B | nltk + sklearn (s) | rzero (s) | speed-up | max abs diff | ARI | clusters |\n|---|---|---|---|---|---|---|"
+        "\n| B | nltk + sklearn (s) | rzero (s) | speed-up | max abs diff | ARI | clusters |"
+        "\n|---|---|---|---|---|---|---|"
     )
     for r in rows:
         print(

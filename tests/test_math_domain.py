@@ -122,7 +122,7 @@ def test_gsm8k_model_solutions_agree_with_dataset_grading(domain):
     for line in path.read_text().splitlines():
         row = json.loads(line)
         gold = extract_answer(row["ground_truth"])
-        for key, value in row.items():
+        for value in row.values():
             if not isinstance(value, dict):
                 continue
             predicted = extract_answer(value["solution"])

@@ -164,7 +164,7 @@ def repetition_penalty(
     """
     if not questions:
         return []
-    if not 0.0 < tau:
+    if not tau > 0.0:
         raise ValueError(f"tau must be > 0, got {tau}")
     labels = cluster_labels(bleu_distance_matrix(questions, tokenize), tau)
     sizes = np.bincount(labels)
