@@ -157,6 +157,11 @@ def test_spec_validation_names_the_field():
         Spec(n_terms=3, max_operand=0)
 
 
+def test_bleu_tokens_split_numbers_and_operators():
+    assert D.bleu_tokens("12+3*45") == ["12", "+", "3", "*", "45"]
+    assert D.bleu_tokens("not a question") == ["not", "a", "question"]
+
+
 def test_get_domain():
     assert get_domain("arithmetic").name == "arithmetic"
     with pytest.raises(ValueError, match="unknown domain"):

@@ -1,8 +1,4 @@
-"""Command line: `rzero eval`, `rzero pretrain-base`.
-
-`rzero run` (the self-evolution loop) arrives with the loop itself; until then `make demo` runs
-`rzero eval` on the embedded base model, which prints the figures the loop starts from.
-"""
+"""Command line: `rzero run | eval | pretrain-base`."""
 
 from __future__ import annotations
 
@@ -73,6 +69,70 @@ def _print_figures(figures: dict) -> None:
         console.print(t)
 
 
+DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from rzero.config import ConfigError, load_config
+    from rzero.loop import run
+
+    try:
+        cfg = load_config(args.config or DEFAULT_CONFIG, args.overrides)
+        out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+        print(
+            f"rzero run: {cfg.iterations} iterations on {cfg.domain} "
+            f"({'embedded base model' if cfg.model.path == 'embedded' else cfg.model.path}) -> {out}",
+            flush=True,
+        )
+        summary = run(cfg, out, resume=args.resume)
+    except ConfigError as error:
+        print(f"rzero run: {error}", file=sys.stderr)
+        return 2
+    print_results(summary)
+    return 0
+
+
+def print_results(summary: dict) -> None:
+    """The per-iteration results table of a run."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="R-Zero: Solver per iteration (held-out accuracy uses exact answers, evaluation only)")
+    for column in (
+        "iter",
+        "held-out greedy",
+        "pseudo-label acc",
+        "own-curriculum acc",
+        "curriculum kept",
+        "mean p_hat",
+        "mean difficulty",
+        "challenger reward",
+        "wall s",
+    ):
+        table.add_column(column, justify="right")
+
+    def fmt(value, spec=".3f"):
+        return "-" if value is None else format(value, spec)
+
+    for it in summary["iterations"]:
+        ev, cur = it["evaluate"], it.get("curriculum", {})
+        ch, so = it.get("challenger", {}), it.get("solver", {})
+        seconds = sum(part.get("seconds", 0) for part in (ev, cur, ch, so))
+        kept = f"{cur['kept']}/{cur['labelled']}" if cur else "-"
+        table.add_row(
+            str(it["iteration"]),
+            fmt(ev["greedy_accuracy"]),
+            fmt(ev.get("pseudo_label_accuracy")),
+            fmt(ev.get("accuracy_on_own_curriculum")),
+            kept,
+            fmt(cur.get("mean_p_hat")),
+            fmt(cur.get("mean_difficulty"), ".2f"),
+            fmt(ch.get("reward")),
+            f"{seconds:.0f}",
+        )
+    Console().print(table)
+
+
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     from rzero.pretrain import PretrainConfig, train
 
@@ -91,6 +151,13 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rzero", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+
+    rn = sub.add_parser("run", help="run the R-Zero self-evolution loop")
+    rn.add_argument("--config", help="YAML config file (default: configs/default.yaml, the embedded default)")
+    rn.add_argument("--out", help="run directory (default: runs/<timestamp>)")
+    rn.add_argument("--resume", action="store_true", help="continue the run in --out, skipping finished stages")
+    rn.add_argument("overrides", nargs="*", help="section.field=value overrides, e.g. challenger.grpo_steps=3")
+    rn.set_defaults(func=_cmd_run)
 
     ev = sub.add_parser("eval", help="evaluate a model on the domain's held-out problems")
     ev.add_argument("--model", help="Hugging Face model folder (default: the embedded base model)")

@@ -132,3 +132,28 @@ def greedy_accuracy(
     outputs = generator.generate(prompts, Sampling(1, 0.0, 1.0, max_new_tokens))
     answers = [domain.extract_answer(o[0].text) for o in outputs]
     return _mean([_correct(domain, a, p.answer) for a, p in zip(answers, problems, strict=True)])
+
+
+def evaluate_model(generator: Generator, domain: Domain, cfg, curriculum: Sequence[dict], folder=None) -> dict:
+    """The evaluation stage: held-out figures, and where the curriculum carries oracle answers, the
+    pseudo-label accuracy of that curriculum and this Solver's greedy accuracy on it.
+
+    `cfg` is an `EvalConfig`; per-problem results go to folder/results.jsonl when `folder` is given.
+    """
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from rzero.rundir import write_jsonl
+
+    results = score_problems(
+        generator, domain, domain.heldout(), cfg.votes_per_question, cfg.temperature, 1.0, cfg.max_new_tokens
+    )
+    metrics = summarize(results)
+    checked = [r for r in curriculum if "oracle_answer" in r]
+    if checked:
+        metrics["pseudo_label_accuracy"] = _mean([r["pseudo_label_correct"] for r in checked])
+        truths = [Problem(r["question"], r["oracle_answer"], r.get("difficulty") or 0) for r in checked]
+        metrics["accuracy_on_own_curriculum"] = greedy_accuracy(generator, domain, truths, cfg.max_new_tokens)
+    if folder is not None:
+        write_jsonl(Path(folder) / "results.jsonl", [asdict(r) for r in results])
+    return metrics

@@ -45,6 +45,10 @@ class Domain(Protocol):
         """Whether two extracted answers mean the same thing."""
         ...
 
+    def bleu_tokens(self, question: str) -> list[str]:
+        """Tokens of a question for the repetition penalty's BLEU (reference: whitespace split)."""
+        ...
+
     def difficulty(self, question: str) -> int | None:
         """A coarse difficulty level of a canonical question, for diagnostics."""
         ...

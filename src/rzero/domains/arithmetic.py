@@ -300,6 +300,17 @@ class ArithmeticDomain:
             return x == y
         return a.strip() == b.strip()
 
+    def bleu_tokens(self, question: str) -> list[str]:
+        """Numbers and operators: the compact form has no spaces for a whitespace split to find."""
+        try:
+            operands, ops = parse_expression(question)
+        except ParseError:
+            return question.split()
+        tokens = [str(operands[0])]
+        for op, value in zip(ops, operands[1:], strict=True):
+            tokens += [op, str(value)]
+        return tokens
+
     def difficulty(self, question: str) -> int | None:
         try:
             return len(parse_expression(question)[1])

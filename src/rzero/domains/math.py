@@ -98,6 +98,9 @@ class MathDomain:
             return True
         return self.pool.check(a, b)
 
+    def bleu_tokens(self, question: str) -> list[str]:
+        return question.split()
+
     def difficulty(self, question: str) -> int | None:
         return None
 

@@ -1,0 +1,174 @@
+"""Stage: train the Challenger with GRPO against the frozen Solver.
+
+Each Challenger rollout is one completion of the fixed Challenger prompt. Its reward
+(`ChallengerRewardFunction`) parses the question (format gate), lets the frozen Solver answer every
+distinct well-formed question m times, majority-votes, and combines the uncertainty reward with the
+repetition penalty over the whole generation round (gathered across processes when there are
+several). Every generated question, with its votes, p_hat and reward parts, is kept for the
+stage's JSONL file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rzero.config import ChallengerConfig
+from rzero.domains import Domain
+from rzero.generation import Generator, Sampling
+from rzero.rewards import challenger_reward, repetition_penalty
+from rzero.voting import Vote, majority_vote
+
+
+def _gather(values: list) -> tuple[list, int]:
+    """All processes' values concatenated, and where this process's slice starts."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return values, 0
+    gathered: list[list] = [None] * dist.get_world_size()  # type: ignore[list-item]
+    dist.all_gather_object(gathered, values)
+    offset = sum(len(part) for part in gathered[: dist.get_rank()])
+    return [v for part in gathered for v in part], offset
+
+
+def solver_votes(
+    solver: Generator, domain: Domain, questions: Sequence[str], votes: int, temperature: float, max_new_tokens: int
+) -> dict[str, tuple[Vote, list[str | None]]]:
+    """The Solver's majority vote on each distinct question (each asked once, m samples)."""
+    distinct = list(dict.fromkeys(questions))
+    if not distinct:
+        return {}
+    prompts = [domain.solver_prompt(q) for q in distinct]
+    outputs = solver.generate(prompts, Sampling(votes, temperature, 1.0, max_new_tokens))
+    result = {}
+    for question, samples in zip(distinct, outputs, strict=True):
+        answers = [domain.extract_answer(c.text) for c in samples]
+        result[question] = (majority_vote(answers, domain.equivalent), answers)
+    return result
+
+
+class ChallengerRewardFunction:
+    """GRPO reward for Challenger rollouts; a closure over the frozen Solver's generator."""
+
+    __name__ = "challenger_reward"
+
+    def __init__(self, domain: Domain, solver: Generator, cfg: ChallengerConfig, solver_max_new_tokens: int):
+        self.domain, self.solver, self.cfg = domain, solver, cfg
+        self.solver_max_new_tokens = solver_max_new_tokens
+        self.records: list[dict] = []
+        self.calls = 0
+
+    def __call__(self, prompts, completions, log_metric=None, **_) -> list[float]:
+        self.calls += 1
+        questions = [self.domain.parse_question(c) for c in completions]
+        well_formed = [q for q in questions if q is not None]
+        votes = solver_votes(
+            self.solver,
+            self.domain,
+            well_formed,
+            self.cfg.votes_per_question,
+            self.cfg.vote_temperature,
+            self.solver_max_new_tokens,
+        )
+        everyone, offset = _gather(well_formed)
+        if self.cfg.repetition_penalty and everyone:
+            all_penalties = repetition_penalty(
+                everyone, self.cfg.bleu_tau, self.cfg.penalty_lambda, tokenize=self.domain.bleu_tokens
+            )
+        else:
+            all_penalties = [0.0] * len(everyone)
+        local = iter(all_penalties[offset : offset + len(well_formed)])
+        penalties = [next(local) if q is not None else 0.0 for q in questions]
+        p_hats = [votes[q][0].p_hat if q is not None else None for q in questions]
+        rewards = challenger_reward(p_hats, penalties, self.cfg.reward_variant)
+        for completion, question, reward in zip(completions, questions, rewards, strict=True):
+            vote, answers = votes.get(question, (None, None)) if question else (None, None)
+            self.records.append(
+                {
+                    "step": self.calls,
+                    "completion": completion,
+                    "question": question,
+                    "answers": answers,
+                    "pseudo_label": vote.pseudo_label if vote else None,
+                    "p_hat": vote.p_hat if vote else None,
+                    "group_sizes": list(vote.group_sizes) if vote else None,
+                    "reward": reward.total,
+                    "uncertainty": reward.uncertainty,
+                    "repetition": reward.repetition,
+                    "well_formed": reward.well_formed,
+                }
+            )
+        if log_metric is not None:
+            count = len(rewards)
+            log_metric("challenger/well_formed", sum(r.well_formed for r in rewards) / count)
+            log_metric("challenger/uncertainty", sum(r.uncertainty for r in rewards) / count)
+            log_metric("challenger/repetition", sum(r.repetition for r in rewards) / count)
+            valid = [p for p in p_hats if p is not None]
+            log_metric("challenger/p_hat", sum(valid) / len(valid) if valid else 0.0)
+        return [r.total for r in rewards]
+
+
+def summarize_records(records: list[dict], domain: Domain) -> dict:
+    """Means of the reward parts and question statistics over a stage's records."""
+    if not records:
+        return {"questions": 0}
+    valid = [r for r in records if r["well_formed"]]
+    levels = [domain.difficulty(r["question"]) for r in valid]
+    levels = [x for x in levels if x is not None]
+    mean = lambda key, rows: sum(r[key] for r in rows) / len(rows) if rows else 0.0  # noqa: E731
+    return {
+        "questions": len(records),
+        "well_formed": len(valid) / len(records),
+        "reward": mean("reward", records),
+        "uncertainty": mean("uncertainty", records),
+        "repetition": mean("repetition", records),
+        "p_hat": mean("p_hat", valid),
+        "distinct_questions": len({r["question"] for r in valid}),
+        "mean_difficulty": sum(levels) / len(levels) if levels else None,
+    }
+
+
+def train_challenger(
+    model_dir: Path,
+    solver: Generator,
+    domain: Domain,
+    cfg: ChallengerConfig,
+    out_dir: Path,
+    solver_max_new_tokens: int,
+    seed: int,
+    device: str = "cpu",
+) -> tuple[list[dict], dict]:
+    """GRPO on the Challenger in `model_dir`; saves the trained model to out_dir/model.
+
+    Returns the per-question records and the stage metrics.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rzero.grpo import GRPOPhase, build_trainer, prompt_dataset
+
+    started = time.time()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+    model = AutoModelForCausalLM.from_pretrained(model_dir).to(device)
+    reward = ChallengerRewardFunction(domain, solver, cfg, solver_max_new_tokens)
+    phase = GRPOPhase(
+        optimizer_steps=cfg.grpo_steps,
+        prompts_per_step=cfg.prompts_per_step,
+        rollouts_per_prompt=cfg.rollouts_per_prompt,
+        learning_rate=cfg.learning_rate,
+        kl_coef=cfg.kl_coef,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        max_new_tokens=cfg.max_new_tokens,
+        seed=seed,
+        device=device,
+    )
+    prompts = [domain.challenger_prompt()] * (cfg.grpo_steps * cfg.prompts_per_step)
+    trainer = build_trainer(model, tokenizer, prompt_dataset(prompts), [reward], phase, out_dir / "trainer")
+    trainer.train()
+    trainer.model.save_pretrained(out_dir / "model")
+    tokenizer.save_pretrained(out_dir / "model")
+    metrics = summarize_records(reward.records, domain)
+    metrics["seconds"] = round(time.time() - started, 1)
+    return reward.records, metrics

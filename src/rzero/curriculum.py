@@ -1,0 +1,106 @@
+"""Stage: build the Solver's curriculum from the trained Challenger's questions.
+
+The Challenger samples a pool of N questions; malformed and exact-duplicate questions are dropped;
+the pre-update Solver answers each m times; the majority vote gives the pseudo-label and p_hat; the
+questions in the informative band |p_hat - 1/2| <= delta are kept. Where the domain has an oracle,
+each row also carries the true answer, for diagnostics only: `solver_rows` strips it before
+anything reaches a reward.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rzero.config import CurriculumConfig
+from rzero.domains import Domain
+from rzero.generation import Generator, Sampling
+from rzero.voting import in_band, majority_vote
+
+DIAGNOSTIC_FIELDS = ("oracle_answer", "pseudo_label_correct")
+
+
+def sample_questions(challenger: Generator, domain: Domain, cfg: CurriculumConfig, max_new_tokens: int) -> dict:
+    """N Challenger samples -> distinct well-formed questions, with the counts of what was dropped."""
+    sampling = Sampling(cfg.pool_questions, cfg.temperature, cfg.top_p, max_new_tokens)
+    completions = challenger.generate([domain.challenger_prompt()], sampling)[0]
+    parsed = [domain.parse_question(c.text) for c in completions]
+    well_formed = [q for q in parsed if q is not None]
+    distinct = list(dict.fromkeys(well_formed))
+    return {
+        "questions": distinct,
+        "sampled": len(completions),
+        "malformed": len(completions) - len(well_formed),
+        "duplicates": len(well_formed) - len(distinct),
+    }
+
+
+def label_questions(
+    solver: Generator, domain: Domain, questions: list[str], cfg: CurriculumConfig, max_new_tokens: int
+) -> list[dict]:
+    """One row per question: the Solver's m answers, pseudo-label, p_hat, group sizes, band membership."""
+    if not questions:
+        return []
+    prompts = [domain.solver_prompt(q) for q in questions]
+    outputs = solver.generate(prompts, Sampling(cfg.votes_per_question, 1.0, 1.0, max_new_tokens))
+    rows = []
+    for question, samples in zip(questions, outputs, strict=True):
+        answers = [domain.extract_answer(c.text) for c in samples]
+        vote = majority_vote(answers, domain.equivalent)
+        row = {
+            "question": question,
+            "difficulty": domain.difficulty(question),
+            "answers": answers,
+            "pseudo_label": vote.pseudo_label,
+            "p_hat": vote.p_hat,
+            "group_sizes": list(vote.group_sizes),
+            "in_band": in_band(vote.p_hat, cfg.band_delta),
+        }
+        truth = domain.oracle(question)
+        if truth is not None:
+            row["oracle_answer"] = truth
+            row["pseudo_label_correct"] = vote.pseudo_label is not None and domain.equivalent(vote.pseudo_label, truth)
+        rows.append(row)
+    return rows
+
+
+def keep(rows: list[dict], cfg: CurriculumConfig) -> list[dict]:
+    """The curriculum: in-band rows (all labelled rows when the band filter is off)."""
+    labelled = [r for r in rows if r["pseudo_label"] is not None]
+    return [r for r in labelled if r["in_band"]] if cfg.band_filter else labelled
+
+
+def solver_rows(curriculum: list[dict]) -> list[dict]:
+    """What the Solver stage may see: question and pseudo-label only, never an oracle field."""
+    return [{"question": r["question"], "pseudo_label": r["pseudo_label"]} for r in curriculum]
+
+
+def build_curriculum(
+    challenger: Generator,
+    solver: Generator,
+    domain: Domain,
+    cfg: CurriculumConfig,
+    challenger_max_new_tokens: int,
+    solver_max_new_tokens: int,
+) -> tuple[list[dict], list[dict], dict]:
+    """Sample, label, filter. Returns (all labelled rows, the curriculum, metrics)."""
+    started = time.time()
+    pool = sample_questions(challenger, domain, cfg, challenger_max_new_tokens)
+    rows = label_questions(solver, domain, pool["questions"], cfg, solver_max_new_tokens)
+    curriculum = keep(rows, cfg)
+    metrics = {
+        "sampled": pool["sampled"],
+        "malformed": pool["malformed"],
+        "duplicates": pool["duplicates"],
+        "labelled": len(rows),
+        "kept": len(curriculum),
+        "kept_fraction": len(curriculum) / len(rows) if rows else 0.0,
+        "mean_p_hat": sum(r["p_hat"] for r in curriculum) / len(curriculum) if curriculum else None,
+    }
+    levels = [r["difficulty"] for r in curriculum if r["difficulty"] is not None]
+    metrics["mean_difficulty"] = sum(levels) / len(levels) if levels else None
+    checked = [r for r in curriculum if "pseudo_label_correct" in r]
+    metrics["pseudo_label_accuracy"] = (
+        sum(r["pseudo_label_correct"] for r in checked) / len(checked) if checked else None
+    )
+    metrics["seconds"] = round(time.time() - started, 1)
+    return rows, curriculum, metrics

@@ -1,0 +1,100 @@
+"""The one place TRL is configured: a fresh `GRPOTrainer` for either role, from rzero's config.
+
+Both roles train with GRPO on plain-text prompts (no chat template). One optimizer step per
+generation round: the whole round (prompts x rollouts) is generated, scored by the reward function
+in one call, and used for exactly one update, as in the reference recipe. On CPU the trainer runs
+with `use_cpu=True`, fp32 and no gradient checkpointing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from datasets import Dataset
+
+
+@dataclass(frozen=True)
+class GRPOPhase:
+    """What one GRPO phase needs, in rzero's units."""
+
+    optimizer_steps: int
+    prompts_per_step: int
+    rollouts_per_prompt: int
+    learning_rate: float
+    kl_coef: float
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+    sequences_per_micro_batch: int = 0  # 0 = the whole round in one forward/backward pass
+    seed: int = 0
+    device: str = "cpu"
+
+
+def prompt_dataset(prompts: Sequence[str], extra: dict[str, Sequence] | None = None) -> Dataset:
+    """A dataset with a `prompt` column (and any extra columns, passed to the reward function)."""
+    columns = {"prompt": list(prompts)}
+    for name, values in (extra or {}).items():
+        if len(values) != len(prompts):
+            raise ValueError(f"column {name!r} has {len(values)} rows, prompts have {len(prompts)}")
+        columns[name] = list(values)
+    return Dataset.from_dict(columns)
+
+
+def build_trainer(
+    model,
+    tokenizer,
+    dataset: Dataset,
+    reward_funcs: list[Callable],
+    phase: GRPOPhase,
+    output_dir: Path,
+    reward_weights: list[float] | None = None,
+):
+    """A fresh GRPOTrainer for one phase; call `.train()` on it."""
+    from trl import GRPOConfig, GRPOTrainer
+
+    round_size = phase.prompts_per_step * phase.rollouts_per_prompt
+    micro = phase.sequences_per_micro_batch or round_size
+    if round_size % micro or micro % phase.rollouts_per_prompt:
+        raise ValueError(
+            f"sequences_per_micro_batch ({micro}) must divide prompts x rollouts ({round_size}) "
+            f"and be a multiple of the rollouts per prompt ({phase.rollouts_per_prompt})"
+        )
+    on_cpu = phase.device == "cpu"
+    args = GRPOConfig(
+        output_dir=str(output_dir),
+        max_steps=phase.optimizer_steps,
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=round_size // micro,
+        num_generations=phase.rollouts_per_prompt,
+        learning_rate=phase.learning_rate,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        beta=phase.kl_coef,
+        temperature=phase.temperature,
+        top_p=phase.top_p,
+        top_k=0,
+        max_completion_length=phase.max_new_tokens,
+        loss_type="grpo",
+        scale_rewards="group",
+        disable_dropout=True,
+        use_cpu=on_cpu,
+        bf16=not on_cpu,
+        gradient_checkpointing=False,
+        logging_steps=1,
+        report_to=[],
+        save_strategy="no",
+        seed=phase.seed,
+        data_seed=phase.seed,
+        shuffle_dataset=False,
+        reward_weights=reward_weights,
+        dataloader_num_workers=0,
+    )
+    return GRPOTrainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+    )
