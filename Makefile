@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/rzero eval
+	HF_HUB_OFFLINE=1 $(BIN)/rzero run
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
@@ -28,6 +28,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/base_model.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/repetition_penalty.py
 
 pretrain-base: $(STAMP)
 	$(BIN)/rzero pretrain-base --out src/rzero/base_model --overwrite

@@ -50,3 +50,33 @@ def test_question_validity():
     assert fig["question_validity"] == 0.5
     assert fig["distinct_questions"] == 2
     assert fig["difficulty_histogram"] == {"1": 2, "2": 2}
+
+
+def test_spread_subset_takes_every_level():
+    from rzero.evaluate import spread_subset
+
+    heldout = D.heldout()
+    subset = spread_subset(heldout, 32)
+    assert len(subset) == 32 and len(set(subset)) == 32
+    assert {p.difficulty for p in subset} == {p.difficulty for p in heldout}
+    assert spread_subset(heldout, 0) == heldout and spread_subset(heldout, 10_000) == heldout
+
+
+def test_evaluate_model_uses_the_subset_and_checks_the_curriculum():
+    from types import SimpleNamespace
+
+    from rzero.evaluate import evaluate_model
+
+    def solve(prompt, i):
+        question = prompt.split("\n")[0].removeprefix("Problem: ")
+        return "\\boxed{" + D.oracle(question) + "}"
+
+    cfg = SimpleNamespace(problems=16, votes_per_question=0, temperature=1.0, max_new_tokens=8)
+    curriculum = [
+        {"question": "1+1", "pseudo_label": "2", "oracle_answer": "2", "pseudo_label_correct": True},
+        {"question": "2*3", "pseudo_label": "5", "oracle_answer": "6", "pseudo_label_correct": False},
+    ]
+    metrics = evaluate_model(ScriptedGenerator(solve), D, cfg, curriculum)
+    assert metrics["problems"] == 16 and metrics["greedy_accuracy"] == 1.0
+    assert metrics["pseudo_label_accuracy"] == 0.5
+    assert metrics["accuracy_on_own_curriculum"] == 1.0  # scored against the oracle, not the pseudo-label

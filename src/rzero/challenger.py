@@ -144,31 +144,13 @@ def train_challenger(
 
     Returns the per-question records and the stage metrics.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from rzero.grpo import GRPOPhase, build_trainer, prompt_dataset
+    from rzero.grpo import phase_for, prompt_dataset, train_phase
 
     started = time.time()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
-    model = AutoModelForCausalLM.from_pretrained(model_dir).to(device)
     reward = ChallengerRewardFunction(domain, solver, cfg, solver_max_new_tokens)
-    phase = GRPOPhase(
-        optimizer_steps=cfg.grpo_steps,
-        prompts_per_step=cfg.prompts_per_step,
-        rollouts_per_prompt=cfg.rollouts_per_prompt,
-        learning_rate=cfg.learning_rate,
-        kl_coef=cfg.kl_coef,
-        temperature=cfg.temperature,
-        top_p=cfg.top_p,
-        max_new_tokens=cfg.max_new_tokens,
-        seed=seed,
-        device=device,
-    )
+    phase = phase_for(cfg, cfg.prompts_per_step, cfg.rollouts_per_prompt, seed, device)
     prompts = [domain.challenger_prompt()] * (cfg.grpo_steps * cfg.prompts_per_step)
-    trainer = build_trainer(model, tokenizer, prompt_dataset(prompts), [reward], phase, out_dir / "trainer")
-    trainer.train()
-    trainer.model.save_pretrained(out_dir / "model")
-    tokenizer.save_pretrained(out_dir / "model")
+    train_phase(model_dir, prompt_dataset(prompts), [reward], phase, out_dir)
     metrics = summarize_records(reward.records, domain)
     metrics["seconds"] = round(time.time() - started, 1)
     return reward.records, metrics

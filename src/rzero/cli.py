@@ -11,15 +11,13 @@ from pathlib import Path
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from rzero.domains import get_domain
-    from rzero.evaluate import question_validity, score_problems, summarize
+    from rzero.evaluate import question_validity, score_problems, spread_subset, summarize
     from rzero.generation import HFGenerator, embedded_base_path, set_threads
 
     threads = set_threads(args.threads)
     model_dir = Path(args.model) if args.model else embedded_base_path()
     domain = get_domain(args.domain)
-    problems = domain.heldout()
-    if args.problems:
-        problems = problems[:: max(1, len(problems) // args.problems)][: args.problems]
+    problems = spread_subset(domain.heldout(), args.problems)
     print(
         f"rzero eval: model {model_dir}  domain {domain.name}  {len(problems)} held-out problems  "
         f"{args.votes} votes at T={args.temperature}  {threads} threads",

@@ -75,6 +75,7 @@ class EvalConfig:
     votes_per_question: int = 0  # k for mean@k and maj@k; 0 = greedy only
     temperature: float = 1.0
     max_new_tokens: int = 320
+    problems: int = 0  # evaluate an evenly spread subset of the held-out set; 0 = all of it
 
 
 @dataclass
@@ -114,6 +115,7 @@ _NON_NEGATIVE = [
     "solver.temperature",
     "eval.temperature",
     "eval.votes_per_question",
+    "eval.problems",
     "challenger.penalty_lambda",
     "model.threads",
     "challenger.learning_rate",

@@ -71,6 +71,13 @@ def score_problems(
     return results
 
 
+def spread_subset(problems: Sequence[Problem], count: int) -> list[Problem]:
+    """`count` problems taken evenly across `problems` (all of them when count is 0 or too large)."""
+    if count <= 0 or count >= len(problems):
+        return list(problems)
+    return [problems[i * len(problems) // count] for i in range(count)]
+
+
 def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
@@ -146,7 +153,13 @@ def evaluate_model(generator: Generator, domain: Domain, cfg, curriculum: Sequen
     from rzero.rundir import write_jsonl
 
     results = score_problems(
-        generator, domain, domain.heldout(), cfg.votes_per_question, cfg.temperature, 1.0, cfg.max_new_tokens
+        generator,
+        domain,
+        spread_subset(domain.heldout(), cfg.problems),
+        cfg.votes_per_question,
+        cfg.temperature,
+        1.0,
+        cfg.max_new_tokens,
     )
     metrics = summarize(results)
     checked = [r for r in curriculum if "oracle_answer" in r]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
+from tqdm.auto import tqdm
 
 
 @dataclass(frozen=True)
@@ -70,16 +71,25 @@ class HFGenerator:
 
     Prompts are repeated `samples_per_prompt` times and cut into batches of at most
     `sequences_per_batch` sequences, left-padded. `seed` makes sampling reproducible: the torch
-    RNG is reseeded from (seed, call number) at every call.
+    RNG is reseeded from (seed, call number) at every call. With a `label`, calls of more than one
+    batch show a progress bar (sequences done, ETA) under that label.
     """
 
-    def __init__(self, model, tokenizer, sequences_per_batch: int = 256, seed: int | None = None):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        sequences_per_batch: int = 256,
+        seed: int | None = None,
+        label: str | None = None,
+    ):
         if tokenizer.pad_token_id is None:
             raise ValueError("tokenizer has no pad token; set one before generating in batches")
         self.model = model
         self.tokenizer = tokenizer
         self.sequences_per_batch = sequences_per_batch
         self.seed = seed
+        self.label = label
         self.calls = 0
 
     @classmethod
@@ -101,8 +111,11 @@ class HFGenerator:
         n = sampling.samples_per_prompt
         flat = [p for p in prompts for _ in range(n)]
         completions: list[Completion] = []
-        for start in range(0, len(flat), self.sequences_per_batch):
-            completions += self._generate_batch(flat[start : start + self.sequences_per_batch], sampling)
+        show = self.label is not None and len(flat) > self.sequences_per_batch
+        with tqdm(total=len(flat), desc=self.label, unit="seq", disable=not show, leave=False) as bar:
+            for start in range(0, len(flat), self.sequences_per_batch):
+                completions += self._generate_batch(flat[start : start + self.sequences_per_batch], sampling)
+                bar.update(min(self.sequences_per_batch, len(flat) - start))
         return [completions[i * n : (i + 1) * n] for i in range(len(prompts))]
 
     def _generate_batch(self, prompts: list[str], sampling: Sampling) -> list[Completion]:

@@ -32,6 +32,23 @@ class GRPOPhase:
     device: str = "cpu"
 
 
+def phase_for(role_cfg, prompts_per_step: int, rollouts_per_prompt: int, seed: int, device: str) -> GRPOPhase:
+    """The phase of a role config (`ChallengerConfig` or `SolverConfig`): both carry grpo_steps,
+    learning_rate, kl_coef, temperature, top_p and max_new_tokens under the same names."""
+    return GRPOPhase(
+        optimizer_steps=role_cfg.grpo_steps,
+        prompts_per_step=prompts_per_step,
+        rollouts_per_prompt=rollouts_per_prompt,
+        learning_rate=role_cfg.learning_rate,
+        kl_coef=role_cfg.kl_coef,
+        temperature=role_cfg.temperature,
+        top_p=role_cfg.top_p,
+        max_new_tokens=role_cfg.max_new_tokens,
+        seed=seed,
+        device=device,
+    )
+
+
 def prompt_dataset(prompts: Sequence[str], extra: dict[str, Sequence] | None = None) -> Dataset:
     """A dataset with a `prompt` column (and any extra columns, passed to the reward function)."""
     columns = {"prompt": list(prompts)}
@@ -98,3 +115,25 @@ def build_trainer(
         train_dataset=dataset,
         processing_class=tokenizer,
     )
+
+
+def train_phase(
+    model_dir: Path,
+    dataset: Dataset | None,
+    reward_funcs: list[Callable],
+    phase: GRPOPhase,
+    out_dir: Path,
+) -> Path:
+    """Load the policy in `model_dir`, run one GRPO phase on `dataset` (none: no training), and
+    save the result with its tokenizer to out_dir/model, which is returned."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+    model = AutoModelForCausalLM.from_pretrained(model_dir).to(phase.device)
+    if dataset is not None and phase.optimizer_steps > 0:
+        trainer = build_trainer(model, tokenizer, dataset, reward_funcs, phase, out_dir / "trainer")
+        trainer.train()
+        model = trainer.model
+    model.save_pretrained(out_dir / "model")
+    tokenizer.save_pretrained(out_dir / "model")
+    return out_dir / "model"

@@ -17,10 +17,11 @@ from rzero.domains import get_domain
 from rzero.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl, write_jsonl
 
 
-def _generator(path: Path, cfg: RunConfig, seed_offset: int):
+def _generator(path: Path, cfg: RunConfig, seed_offset: int, label: str):
     from rzero.generation import HFGenerator
 
-    return HFGenerator.from_pretrained(path, device=cfg.model.device, seed=cfg.seed * 1000 + seed_offset)
+    seed = cfg.seed * 1000 + seed_offset
+    return HFGenerator.from_pretrained(path, device=cfg.model.device, seed=seed, label=label)
 
 
 def _check_resume(run: RunDir, cfg: RunConfig, resume: bool) -> None:
@@ -69,7 +70,9 @@ def run(cfg: RunConfig, out: str | Path, resume: bool = False, log=print) -> dic
         return stage(
             k,
             "evaluate",
-            lambda folder: evaluate_model(_generator(model, cfg, 4 * k), domain, cfg.eval, curriculum, folder),
+            lambda folder: evaluate_model(
+                _generator(model, cfg, 4 * k, f"iter {k} evaluate"), domain, cfg.eval, curriculum, folder
+            ),
         )
 
     summary = {"config": to_dict(cfg), "iterations": [{"iteration": 0, "evaluate": evaluate(0, base, [])}]}
@@ -81,7 +84,7 @@ def run(cfg: RunConfig, out: str | Path, resume: bool = False, log=print) -> dic
                 return {"trained": False}
             records, metrics = train_challenger(
                 challenger,
-                _generator(solver, cfg, 4 * k + 1),
+                _generator(solver, cfg, 4 * k + 1, f"iter {k} solver votes"),
                 domain,
                 c_cfg,
                 folder,
@@ -97,8 +100,8 @@ def run(cfg: RunConfig, out: str | Path, resume: bool = False, log=print) -> dic
 
         def curriculum_body(folder: Path, k=k, new_challenger=new_challenger, solver=solver) -> dict:
             rows, kept, metrics = build_curriculum(
-                _generator(new_challenger, cfg, 4 * k + 2),
-                _generator(solver, cfg, 4 * k + 3),
+                _generator(new_challenger, cfg, 4 * k + 2, f"iter {k} question pool"),
+                _generator(solver, cfg, 4 * k + 3, f"iter {k} pseudo-labels"),
                 domain,
                 cfg.curriculum,
                 c_cfg.max_new_tokens,

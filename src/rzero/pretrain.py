@@ -53,7 +53,7 @@ class PretrainConfig:
     max_positions: int = 512
     # optimisation
     tokens_per_step: int = 4096
-    steps: int = 3000
+    steps: int = 2400
     learning_rate: float = 1.5e-3
     min_learning_rate: float = 1.5e-4
     warmup_steps: int = 100

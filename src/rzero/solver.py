@@ -75,37 +75,19 @@ def train_solver(
     device: str = "cpu",
 ) -> tuple[list[dict], dict]:
     """GRPO on the Solver in `model_dir` over `rows` (question, pseudo_label); saves out_dir/model."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from rzero.grpo import GRPOPhase, build_trainer, prompt_dataset
+    from rzero.grpo import phase_for, prompt_dataset, train_phase
 
     started = time.time()
     forbidden = {key for row in rows for key in row} - {"question", "pseudo_label"}
     if forbidden:
         raise ValueError(f"solver rows may hold only question and pseudo_label, found {sorted(forbidden)}")
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
-    model = AutoModelForCausalLM.from_pretrained(model_dir).to(device)
     reward = SolverRewardFunction(domain, cfg)
+    phase = phase_for(cfg, cfg.questions_per_step, cfg.rollouts_per_question, seed, device)
+    dataset = None
     if rows and cfg.grpo_steps > 0:
         prompts, labels = training_prompts(rows, domain, cfg.grpo_steps * cfg.questions_per_step, seed)
-        phase = GRPOPhase(
-            optimizer_steps=cfg.grpo_steps,
-            prompts_per_step=cfg.questions_per_step,
-            rollouts_per_prompt=cfg.rollouts_per_question,
-            learning_rate=cfg.learning_rate,
-            kl_coef=cfg.kl_coef,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            max_new_tokens=cfg.max_new_tokens,
-            seed=seed,
-            device=device,
-        )
         dataset = prompt_dataset(prompts, {"pseudo_label": labels})
-        trainer = build_trainer(model, tokenizer, dataset, [reward], phase, out_dir / "trainer")
-        trainer.train()
-        model = trainer.model
-    model.save_pretrained(out_dir / "model")
-    tokenizer.save_pretrained(out_dir / "model")
+    train_phase(model_dir, dataset, [reward], phase, out_dir)
     records = reward.records
     metrics = {
         "trained": bool(rows) and cfg.grpo_steps > 0,

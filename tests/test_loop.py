@@ -1,0 +1,138 @@
+"""The loop end to end on the shipped base model at a tiny scale: artifacts, learning, band, resume."""
+
+import json
+
+import pytest
+from safetensors.torch import load_file
+
+from rzero import challenger as challenger_stage
+from rzero import solver as solver_stage
+from rzero.config import ConfigError, load_config
+from rzero.generation import embedded_base_path
+from rzero.loop import run
+from rzero.voting import in_band
+
+TINY = [
+    "iterations=1",
+    "challenger.grpo_steps=2",
+    "challenger.prompts_per_step=4",
+    "challenger.rollouts_per_prompt=4",
+    "challenger.votes_per_question=6",
+    "challenger.learning_rate=1e-3",
+    "curriculum.pool_questions=48",
+    "curriculum.votes_per_question=6",
+    "solver.grpo_steps=2",
+    "solver.questions_per_step=4",
+    "solver.rollouts_per_question=4",
+    "solver.learning_rate=1e-3",
+    "solver.max_new_tokens=96",
+    "eval.max_new_tokens=96",
+    "eval.problems=32",
+    "model.threads=2",
+]
+
+
+def tiny_config(*extra):
+    from rzero.cli import DEFAULT_CONFIG
+
+    return load_config(DEFAULT_CONFIG, TINY + list(extra))
+
+
+def jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def weights(path):
+    return load_file(str(path / "model.safetensors"))
+
+
+def changed(a, b):
+    return any(not (a[k] == b[k]).all() for k in a)
+
+
+def test_shipped_configs_validate():
+    from rzero.cli import DEFAULT_CONFIG
+
+    assert load_config(DEFAULT_CONFIG).model.path == "embedded"
+    paper = load_config(DEFAULT_CONFIG.parent / "paper.yaml")
+    assert paper.curriculum.pool_questions == 8000 and paper.challenger.learning_rate == 1e-6
+
+
+def test_one_tiny_iteration_end_to_end(tmp_path, monkeypatch):
+    seen_reward_columns = set()
+    original_call = solver_stage.SolverRewardFunction.__call__
+
+    def spy(self, prompts, completions, **kwargs):
+        seen_reward_columns.update(kwargs)
+        return original_call(self, prompts, completions, **kwargs)
+
+    monkeypatch.setattr(solver_stage.SolverRewardFunction, "__call__", spy)
+    cfg = tiny_config("curriculum.band_delta=0.5")  # keep every labelled question: enough to train on
+    summary = run(cfg, tmp_path, log=lambda *_: None)
+
+    it = tmp_path / "iter_01"
+    for stage in ("challenger", "curriculum", "solver", "evaluate"):
+        assert (it / stage / "DONE").is_file()
+    assert (tmp_path / "iter_00" / "evaluate" / "DONE").is_file() and (tmp_path / "config.yaml").is_file()
+    base = weights(embedded_base_path())
+    assert changed(base, weights(it / "challenger" / "model")), "the Challenger did not change"
+    assert changed(base, weights(it / "solver" / "model")), "the Solver did not change"
+
+    questions = [json.loads(line) for line in (it / "challenger" / "questions.jsonl").read_text().splitlines()]
+    assert len(questions) == 2 * 4 * 4 and {"p_hat", "answers", "uncertainty", "repetition"} <= set(questions[0])
+    curriculum = [json.loads(line) for line in (it / "curriculum" / "curriculum.jsonl").read_text().splitlines()]
+    assert curriculum and all(in_band(r["p_hat"], 0.5) for r in curriculum)
+    assert "oracle_answer" in curriculum[0]  # kept for diagnostics in the file...
+    assert "pseudo_label" in seen_reward_columns and not seen_reward_columns & {"oracle_answer", "pseudo_label_correct"}
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert (
+        saved["iterations"][1]["curriculum"]["kept"]
+        == len(curriculum)
+        == summary["iterations"][1]["curriculum"]["kept"]
+    )
+    assert 0.0 <= saved["iterations"][1]["evaluate"]["greedy_accuracy"] <= 1.0
+
+
+def test_band_filter_keeps_only_the_band(tmp_path):
+    summary = run(tiny_config("solver.grpo_steps=0", "challenger.train=false"), tmp_path, log=lambda *_: None)
+    rows = [
+        json.loads(line) for line in (tmp_path / "iter_01" / "curriculum" / "curriculum.jsonl").read_text().splitlines()
+    ]
+    assert all(0.25 - 1e-9 <= r["p_hat"] <= 0.75 + 1e-9 for r in rows)
+    assert summary["iterations"][1]["challenger"] == {"trained": False, "seconds": pytest.approx(0, abs=1)}
+
+
+def test_resume_skips_finished_stages(tmp_path, monkeypatch):
+    cfg = tiny_config("curriculum.band_delta=0.5", "challenger.grpo_steps=1", "solver.grpo_steps=1")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("simulated crash in the solver stage")
+
+    monkeypatch.setattr(solver_stage, "train_solver", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(cfg, tmp_path, log=lambda *_: None)
+    assert (tmp_path / "iter_01" / "curriculum" / "DONE").is_file()
+    assert not (tmp_path / "iter_01" / "solver" / "DONE").exists()
+    curriculum_before = (tmp_path / "iter_01" / "curriculum" / "curriculum.jsonl").read_text()
+
+    with pytest.raises(ConfigError, match="--resume"):
+        run(cfg, tmp_path, log=lambda *_: None)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a finished stage ran again")
+
+    monkeypatch.undo()
+    monkeypatch.setattr(challenger_stage, "train_challenger", must_not_run)
+    import rzero.curriculum
+
+    monkeypatch.setattr(rzero.curriculum, "build_curriculum", must_not_run)
+    messages = []
+    run(cfg, tmp_path, resume=True, log=messages.append)
+    assert (tmp_path / "iter_01" / "solver" / "DONE").is_file() and (
+        tmp_path / "iter_01" / "evaluate" / "DONE"
+    ).is_file()
+    assert "iteration 1 challenger: done earlier, skipped" in messages
+    assert (tmp_path / "iter_01" / "curriculum" / "curriculum.jsonl").read_text() == curriculum_before
+
+    with pytest.raises(ConfigError, match="different configuration"):
+        run(tiny_config("iterations=2"), tmp_path, resume=True, log=lambda *_: None)
