@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer
@@ -64,6 +64,8 @@ def test_tokenizer_round_trip_on_corpus(hf_tokenizer):
 @settings(max_examples=200, deadline=None)
 def test_tokenizer_round_trip_on_any_text(text):
     tok = _tokenizer()
+    # the special-token strings themselves are markup, not text: they map to their special ids
+    assume(not any(special in text for special in tok.all_special_tokens))
     assert tok.decode(tok(text)["input_ids"], skip_special_tokens=True) == text
 
 

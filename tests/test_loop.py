@@ -78,9 +78,12 @@ def test_one_tiny_iteration_end_to_end(tmp_path, monkeypatch):
     assert changed(base, weights(it / "challenger" / "model")), "the Challenger did not change"
     assert changed(base, weights(it / "solver" / "model")), "the Solver did not change"
 
-    questions = [json.loads(line) for line in (it / "challenger" / "questions.jsonl").read_text().splitlines()]
+    train_log = jsonl(it / "challenger" / "train_log.jsonl")
+    assert any("challenger/uncertainty" in row for row in train_log), "reward parts missing from the trainer log"
+    assert any("solver/agrees_with_pseudo_label" in row for row in jsonl(it / "solver" / "train_log.jsonl"))
+    questions = jsonl(it / "challenger" / "questions.jsonl")
     assert len(questions) == 2 * 4 * 4 and {"p_hat", "answers", "uncertainty", "repetition"} <= set(questions[0])
-    curriculum = [json.loads(line) for line in (it / "curriculum" / "curriculum.jsonl").read_text().splitlines()]
+    curriculum = jsonl(it / "curriculum" / "curriculum.jsonl")
     assert curriculum and all(in_band(r["p_hat"], 0.5) for r in curriculum)
     assert "oracle_answer" in curriculum[0]  # kept for diagnostics in the file...
     assert "pseudo_label" in seen_reward_columns and not seen_reward_columns & {"oracle_answer", "pseudo_label_correct"}
@@ -95,9 +98,7 @@ def test_one_tiny_iteration_end_to_end(tmp_path, monkeypatch):
 
 def test_band_filter_keeps_only_the_band(tmp_path):
     summary = run(tiny_config("solver.grpo_steps=0", "challenger.train=false"), tmp_path, log=lambda *_: None)
-    rows = [
-        json.loads(line) for line in (tmp_path / "iter_01" / "curriculum" / "curriculum.jsonl").read_text().splitlines()
-    ]
+    rows = jsonl(tmp_path / "iter_01" / "curriculum" / "curriculum.jsonl")
     assert all(0.25 - 1e-9 <= r["p_hat"] <= 0.75 + 1e-9 for r in rows)
     assert summary["iterations"][1]["challenger"] == {"trained": False, "seconds": pytest.approx(0, abs=1)}
 

@@ -30,13 +30,23 @@ def test_corpus_mixes_roles_and_excludes_heldout():
     posing = [x for x in docs if x.startswith(d.challenger_prompt())]
     solving = [x for x in docs if x.startswith("Problem: ")]
     assert len(posing) + len(solving) == len(docs) == 3000
-    assert 0.2 < len(posing) / len(docs) < 0.3
+    assert 0.17 < len(posing) / len(docs) < 0.23  # posing_fraction 0.2
     questions = {d.parse_question(x) for x in posing} | {x.split("\n")[0][len("Problem: ") :] for x in solving}
     assert not questions & heldout
     assert {d.difficulty(q) for q in questions} == set(PRETRAIN_LEVELS)
-    for doc in solving[:200]:
-        question = doc.split("\n")[0][len("Problem: ") :]
-        assert d.extract_answer(doc) == d.oracle(question)
+    wrong = [x for x in solving if d.extract_answer(x) != d.oracle(x.split("\n")[0][len("Problem: ") :])]
+    assert 0.02 < len(wrong) / len(solving) < 0.09  # slip_fraction 0.05 (a slip can cancel out: rarely)
+    exact = corpus_documents(PretrainConfig(documents=500, seed=3, slip_fraction=0.0), exclude=heldout)
+    for doc in (x for x in exact if x.startswith("Problem: ")):
+        assert d.extract_answer(doc) == d.oracle(doc.split("\n")[0][len("Problem: ") :])
+
+
+def test_a_slip_is_carried_through_consistently():
+    from rzero.domains.arithmetic import worked_solution
+
+    assert worked_solution("7+3*4-5", (0, 1)) == "3*4=13;7+13-5\n7+13=20;20-5\n20-5=15\n\\boxed{15}"
+    assert worked_solution("7+3*4-5", (2, -10)).endswith("19-5=4\n\\boxed{4}")
+    assert worked_solution("7+3*4-5") == worked_solution("7+3*4-5", None)
 
 
 def test_config_rejects_levels_outside_pretraining():

@@ -150,7 +150,8 @@ def train_challenger(
     reward = ChallengerRewardFunction(domain, solver, cfg, solver_max_new_tokens)
     phase = phase_for(cfg, cfg.prompts_per_step, cfg.rollouts_per_prompt, seed, device)
     prompts = [domain.challenger_prompt()] * (cfg.grpo_steps * cfg.prompts_per_step)
-    train_phase(model_dir, prompt_dataset(prompts), [reward], phase, out_dir)
+    shown = ("reward", "challenger/uncertainty", "challenger/repetition", "challenger/well_formed", "kl")
+    train_phase(model_dir, prompt_dataset(prompts), [reward], phase, out_dir, "challenger GRPO", shown)
     metrics = summarize_records(reward.records, domain)
     metrics["seconds"] = round(time.time() - started, 1)
     return reward.records, metrics

@@ -62,7 +62,7 @@ def _print_figures(figures: dict) -> None:
     for level in figures["difficulty_histogram"]:
         challenger.add_column(level, justify="right")
     challenger.add_row(*(str(v) for v in figures["difficulty_histogram"].values()))
-    console = Console()
+    console = Console(width=max(Console().width, 100))
     for t in (table, levels, challenger):
         console.print(t)
 
@@ -128,7 +128,7 @@ def print_results(summary: dict) -> None:
             fmt(ch.get("reward")),
             f"{seconds:.0f}",
         )
-    Console().print(table)
+    Console(width=max(Console().width, 120)).print(table)
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
@@ -180,8 +180,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_libraries() -> None:
+    """Keep the terminal for rzero's own lines and bars: no per-load progress bars or advisory
+    warnings from transformers (errors still show)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.func is not _cmd_pretrain:
+        _quiet_libraries()
     return args.func(args)
 
 

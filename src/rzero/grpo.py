@@ -59,6 +59,35 @@ def prompt_dataset(prompts: Sequence[str], extra: dict[str, Sequence] | None = N
     return Dataset.from_dict(columns)
 
 
+def _progress_callback(label: str, keys: Sequence[str]):
+    """A step bar (ETA included) whose postfix shows the latest values of `keys`, in place of the
+    Trainer's default bar, which prints every log dictionary on its own line."""
+    from tqdm.auto import tqdm
+    from transformers import TrainerCallback
+
+    class PhaseProgress(TrainerCallback):
+        bar = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                self.bar = tqdm(total=state.max_steps, desc=label, unit="step", leave=False)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.bar is not None and logs:
+                shown = {k.split("/")[-1]: f"{logs[k]:.3g}" for k in keys if isinstance(logs.get(k), float)}
+                self.bar.set_postfix(shown, refresh=False)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.update(state.global_step - self.bar.n)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.close()
+
+    return PhaseProgress()
+
+
 def build_trainer(
     model,
     tokenizer,
@@ -67,8 +96,12 @@ def build_trainer(
     phase: GRPOPhase,
     output_dir: Path,
     reward_weights: list[float] | None = None,
+    label: str = "GRPO",
+    shown_metrics: Sequence[str] = ("reward", "kl"),
 ):
-    """A fresh GRPOTrainer for one phase; call `.train()` on it."""
+    """A fresh GRPOTrainer for one phase; call `.train()` on it. Its progress bar is labelled
+    `label` and shows `shown_metrics` from the trainer's log."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import GRPOConfig, GRPOTrainer
 
     round_size = phase.prompts_per_step * phase.rollouts_per_prompt
@@ -108,13 +141,17 @@ def build_trainer(
         reward_weights=reward_weights,
         dataloader_num_workers=0,
     )
-    return GRPOTrainer(
+    trainer = GRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
     )
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)  # the default when transformers' logging is quiet
+    trainer.add_callback(_progress_callback(label, shown_metrics))
+    return trainer
 
 
 def train_phase(
@@ -123,17 +160,28 @@ def train_phase(
     reward_funcs: list[Callable],
     phase: GRPOPhase,
     out_dir: Path,
+    label: str = "GRPO",
+    shown_metrics: Sequence[str] = ("reward", "kl"),
 ) -> Path:
     """Load the policy in `model_dir`, run one GRPO phase on `dataset` (none: no training), and
-    save the result with its tokenizer to out_dir/model, which is returned."""
+    save the result with its tokenizer to out_dir/model, which is returned. The trainer's per-step
+    log (loss, KL, reward means and parts, lengths) goes to out_dir/train_log.jsonl."""
+    import shutil
+
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rzero.rundir import write_jsonl
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(model_dir).to(phase.device)
     if dataset is not None and phase.optimizer_steps > 0:
-        trainer = build_trainer(model, tokenizer, dataset, reward_funcs, phase, out_dir / "trainer")
+        trainer = build_trainer(
+            model, tokenizer, dataset, reward_funcs, phase, out_dir / "trainer", None, label, shown_metrics
+        )
         trainer.train()
+        write_jsonl(out_dir / "train_log.jsonl", trainer.state.log_history)
         model = trainer.model
+        shutil.rmtree(out_dir / "trainer", ignore_errors=True)  # save_strategy "no": nothing of value
     model.save_pretrained(out_dir / "model")
     tokenizer.save_pretrained(out_dir / "model")
     return out_dir / "model"

@@ -12,8 +12,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from rzero import challenger as challenger_stage
+from rzero import curriculum as curriculum_stage
+from rzero import evaluate as evaluate_stage
+from rzero import solver as solver_stage
 from rzero.config import ConfigError, RunConfig, dump_yaml, to_dict
-from rzero.domains import get_domain
+from rzero.domains import Domain, get_domain
 from rzero.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl, write_jsonl
 
 
@@ -22,6 +26,25 @@ def _generator(path: Path, cfg: RunConfig, seed_offset: int, label: str):
 
     seed = cfg.seed * 1000 + seed_offset
     return HFGenerator.from_pretrained(path, device=cfg.model.device, seed=seed, label=label)
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def iteration_line(entry: dict, elapsed: float) -> str:
+    """One line per finished iteration: what the README's demo section shows."""
+    ev, cur = entry["evaluate"], entry.get("curriculum", {})
+    parts = [f"iteration {entry['iteration']}: held-out greedy {_fmt(ev.get('greedy_accuracy'))}"]
+    if cur:
+        parts += [
+            f"pseudo-label acc {_fmt(cur.get('pseudo_label_accuracy'))}",
+            f"curriculum {cur.get('kept')}/{cur.get('labelled')} kept",
+            f"mean p_hat {_fmt(cur.get('mean_p_hat'))}",
+            f"mean difficulty {_fmt(cur.get('mean_difficulty'))}",
+        ]
+    parts.append(f"elapsed {elapsed / 60:.1f} min")
+    return "  ".join(parts)
 
 
 def _check_resume(run: RunDir, cfg: RunConfig, resume: bool) -> None:
@@ -37,102 +60,93 @@ def _check_resume(run: RunDir, cfg: RunConfig, resume: bool) -> None:
         raise ConfigError(f"--resume with a different configuration (sections {changed}); use a new --out")
 
 
+def _challenger(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver: Path, folder: Path) -> dict:
+    """C(k-1) -> C(k), rewarded through the frozen S(k-1)."""
+    if not cfg.challenger.train:
+        return {"trained": False}
+    records, metrics = challenger_stage.train_challenger(
+        challenger,
+        _generator(solver, cfg, 4 * k + 1, f"iter {k} solver votes"),
+        domain,
+        cfg.challenger,
+        folder,
+        cfg.solver.max_new_tokens,
+        cfg.seed + k,
+        cfg.model.device,
+    )
+    write_jsonl(folder / "questions.jsonl", records)
+    return {"trained": True, **metrics}
+
+
+def _curriculum(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver: Path, folder: Path) -> dict:
+    """C(k) poses the pool, the pre-update S(k-1) labels it, the band is kept."""
+    rows, kept, metrics = curriculum_stage.build_curriculum(
+        _generator(challenger, cfg, 4 * k + 2, f"iter {k} question pool"),
+        _generator(solver, cfg, 4 * k + 3, f"iter {k} pseudo-labels"),
+        domain,
+        cfg.curriculum,
+        cfg.challenger.max_new_tokens,
+        cfg.solver.max_new_tokens,
+    )
+    write_jsonl(folder / "pool.jsonl", rows)
+    write_jsonl(folder / "curriculum.jsonl", kept)
+    return metrics
+
+
+def _solver(cfg: RunConfig, domain: Domain, k: int, solver: Path, curriculum: list[dict], folder: Path) -> dict:
+    """S(k-1) -> S(k) on the curriculum's questions and pseudo-labels (oracle fields stripped)."""
+    rows = curriculum_stage.solver_rows(curriculum)
+    records, metrics = solver_stage.train_solver(
+        solver, rows, domain, cfg.solver, folder, cfg.seed + k, cfg.model.device
+    )
+    write_jsonl(folder / "rollouts.jsonl", records)
+    return metrics
+
+
+def _evaluate(cfg: RunConfig, domain: Domain, k: int, model: Path, curriculum: list[dict], folder: Path) -> dict:
+    generator = _generator(model, cfg, 4 * k, f"iter {k} evaluate")
+    return evaluate_stage.evaluate_model(generator, domain, cfg.eval, curriculum, folder)
+
+
 def run(cfg: RunConfig, out: str | Path, resume: bool = False, log=print) -> dict:
     """Run (or resume) the whole loop in `out`; returns the summary that is also in summary.json."""
-    from rzero.challenger import train_challenger
-    from rzero.curriculum import build_curriculum, solver_rows
-    from rzero.evaluate import evaluate_model
     from rzero.generation import embedded_base_path, set_threads
-    from rzero.solver import train_solver
 
     run_dir = RunDir(out)
     _check_resume(run_dir, cfg, resume)
     atomic_write_text(run_dir.config_path, dump_yaml(cfg))
     set_threads(cfg.model.threads)
     domain = get_domain(cfg.domain)
-    base = embedded_base_path() if cfg.model.path == "embedded" else Path(cfg.model.path)
-    c_cfg, s_cfg = cfg.challenger, cfg.solver
     started = time.time()
 
-    def stage(k: int, name: str, body) -> dict:
+    def stage(k: int, name: str, body, *args) -> dict:
         if run_dir.is_done(k, name):
             log(f"iteration {k} {name}: done earlier, skipped")
             return run_dir.done_info(k, name)
         folder = run_dir.begin(k, name)
         t0 = time.time()
-        metrics = body(folder)
+        metrics = body(cfg, domain, k, *args, folder)
         metrics.setdefault("seconds", round(time.time() - t0, 1))
         run_dir.mark_done(k, name, metrics)
         log(f"iteration {k} {name}: {metrics['seconds']:.0f}s")
         return metrics
 
-    def evaluate(k: int, model: Path, curriculum: list[dict]) -> dict:
-        return stage(
-            k,
-            "evaluate",
-            lambda folder: evaluate_model(
-                _generator(model, cfg, 4 * k, f"iter {k} evaluate"), domain, cfg.eval, curriculum, folder
-            ),
-        )
-
-    summary = {"config": to_dict(cfg), "iterations": [{"iteration": 0, "evaluate": evaluate(0, base, [])}]}
-    challenger, solver = base, base
+    challenger = solver = embedded_base_path() if cfg.model.path == "embedded" else Path(cfg.model.path)
+    entry = {"iteration": 0, "evaluate": stage(0, "evaluate", _evaluate, solver, [])}
+    summary = {"config": to_dict(cfg), "iterations": [entry]}
+    log(iteration_line(entry, time.time() - started))
     for k in range(1, cfg.iterations + 1):
-
-        def challenger_body(folder: Path, k=k, challenger=challenger, solver=solver) -> dict:
-            if not c_cfg.train:
-                return {"trained": False}
-            records, metrics = train_challenger(
-                challenger,
-                _generator(solver, cfg, 4 * k + 1, f"iter {k} solver votes"),
-                domain,
-                c_cfg,
-                folder,
-                s_cfg.max_new_tokens,
-                cfg.seed + k,
-                cfg.model.device,
-            )
-            write_jsonl(folder / "questions.jsonl", records)
-            return {"trained": True, **metrics}
-
-        c_metrics = stage(k, "challenger", challenger_body)
-        new_challenger = run_dir.stage(k, "challenger") / "model" if c_metrics.get("trained") else challenger
-
-        def curriculum_body(folder: Path, k=k, new_challenger=new_challenger, solver=solver) -> dict:
-            rows, kept, metrics = build_curriculum(
-                _generator(new_challenger, cfg, 4 * k + 2, f"iter {k} question pool"),
-                _generator(solver, cfg, 4 * k + 3, f"iter {k} pseudo-labels"),
-                domain,
-                cfg.curriculum,
-                c_cfg.max_new_tokens,
-                s_cfg.max_new_tokens,
-            )
-            write_jsonl(folder / "pool.jsonl", rows)
-            write_jsonl(folder / "curriculum.jsonl", kept)
-            return metrics
-
-        cur_metrics = stage(k, "curriculum", curriculum_body)
+        entry = {"iteration": k, "challenger": stage(k, "challenger", _challenger, challenger, solver)}
+        if entry["challenger"].get("trained"):
+            challenger = run_dir.stage(k, "challenger") / "model"
+        entry["curriculum"] = stage(k, "curriculum", _curriculum, challenger, solver)
         curriculum = read_jsonl(run_dir.stage(k, "curriculum") / "curriculum.jsonl")
-
-        def solver_body(folder: Path, k=k, solver=solver, curriculum=curriculum) -> dict:
-            records, metrics = train_solver(
-                solver, solver_rows(curriculum), domain, s_cfg, folder, cfg.seed + k, cfg.model.device
-            )
-            write_jsonl(folder / "rollouts.jsonl", records)
-            return metrics
-
-        sol_metrics = stage(k, "solver", solver_body)
-        challenger, solver = new_challenger, run_dir.stage(k, "solver") / "model"
-        summary["iterations"].append(
-            {
-                "iteration": k,
-                "challenger": c_metrics,
-                "curriculum": cur_metrics,
-                "solver": sol_metrics,
-                "evaluate": evaluate(k, solver, curriculum),
-            }
-        )
+        entry["solver"] = stage(k, "solver", _solver, solver, curriculum)
+        solver = run_dir.stage(k, "solver") / "model"
+        entry["evaluate"] = stage(k, "evaluate", _evaluate, solver, curriculum)
+        summary["iterations"].append(entry)
         atomic_write_json(run_dir.summary_path, summary)
+        log(iteration_line(entry, time.time() - started))
     summary["wall_seconds_this_invocation"] = round(time.time() - started, 1)
     atomic_write_json(run_dir.summary_path, summary)
     return summary

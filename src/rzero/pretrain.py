@@ -6,7 +6,9 @@ single tokens) and a tiny Llama-architecture causal LM, trained on a procedurall
 that mixes two kinds of document drawn from the `arithmetic` domain:
 
 - posing documents: the Challenger prompt followed by `<question>...</question>`;
-- solving documents: the Solver prompt followed by the worked scratchpad and `\\boxed{answer}`.
+- solving documents: the Solver prompt followed by the worked scratchpad and `\\boxed{answer}`;
+  a small share (`slip_fraction`) carries one slip (a step result off by 1, 2 or 10, carried through),
+  as real text does, so that sampled solutions err now and then while the likeliest stays right.
 
 Documents cover levels 1-6 (number of operations), levels 5 and 6 rarely, and never the held-out
 levels 7 and 8, so the model is imperfect on longer problems and cannot solve the longest well: that
@@ -32,6 +34,7 @@ from rzero.domains.arithmetic import PRETRAIN_LEVELS, ArithmeticDomain, level_sp
 
 EOS = "<|endoftext|>"  # also the beginning-of-text token, as in GPT-2
 PAD = "<|pad|>"
+SLIP_OFFSETS = (-10, -2, -1, 1, 2, 10)
 
 
 @dataclass
@@ -43,6 +46,10 @@ class PretrainConfig:
     # corpus
     documents: int = 400_000
     posing_fraction: float = 0.2
+    # share of solving documents with one slip (a step result off by SLIP_OFFSETS, carried through):
+    # sampled solutions then err now and then while the most likely one stays right, so that a
+    # majority of samples beats a single sample, as with real base models trained on real text
+    slip_fraction: float = 0.05
     level_weights: dict[int, float] = field(default_factory=lambda: {1: 1.0, 2: 1.0, 3: 1.5, 4: 1.5, 5: 0.6, 6: 0.3})
     tokenizer_vocab_size: int = 320
     # model (Llama architecture)
@@ -53,7 +60,7 @@ class PretrainConfig:
     max_positions: int = 512
     # optimisation
     tokens_per_step: int = 4096
-    steps: int = 2400
+    steps: int = 3000
     learning_rate: float = 1.5e-3
     min_learning_rate: float = 1.5e-4
     warmup_steps: int = 100
@@ -66,6 +73,8 @@ class PretrainConfig:
         unknown = sorted(set(self.level_weights) - set(PRETRAIN_LEVELS))
         if unknown:
             raise ValueError(f"level_weights: levels {unknown} are outside PRETRAIN_LEVELS {PRETRAIN_LEVELS}")
+        if not 0.0 <= self.slip_fraction <= 1.0:
+            raise ValueError(f"slip_fraction must be in [0, 1], got {self.slip_fraction}")
         if not 0.0 <= self.posing_fraction <= 1.0:
             raise ValueError(f"posing_fraction must be in [0, 1], got {self.posing_fraction}")
 
@@ -84,6 +93,9 @@ def corpus_documents(cfg: PretrainConfig, exclude: set[str]) -> list[str]:
             continue
         if rng.random() < cfg.posing_fraction:
             docs.append(domain.posing_document(question))
+        elif rng.random() < cfg.slip_fraction:
+            slip = (rng.randrange(level), rng.choice(SLIP_OFFSETS))
+            docs.append(domain.solving_document(question, slip))
         else:
             docs.append(domain.solving_document(question))
     return docs
@@ -291,7 +303,9 @@ every text and ends every document; `<|pad|>` pads.
 {record["corpus_documents"]:,} documents from `rzero.domains.arithmetic` (seed {cfg["seed"]}):
 {cfg["posing_fraction"]:.0%} posing documents (`Pose a new arithmetic problem.` then
 `<question>...</question>`), the rest solving documents (`Problem: ...` / `Solution:` then one reduction per
-line and `\\boxed{{answer}}`). Difficulty = number of operations; levels drawn with weights {weights};
+line and `\\boxed{{answer}}`; {cfg.get("slip_fraction", 0.0):.0%} of them with one slip: a step result off by
+one of {list(SLIP_OFFSETS)}, carried through to a wrong boxed answer).
+Difficulty = number of operations; levels drawn with weights {weights};
 operands 1..9, operators + - *, every partial result within +-99. The 512 held-out problems
 (levels 1..8) are excluded from the corpus.
 

@@ -87,7 +87,7 @@ def train_solver(
     if rows and cfg.grpo_steps > 0:
         prompts, labels = training_prompts(rows, domain, cfg.grpo_steps * cfg.questions_per_step, seed)
         dataset = prompt_dataset(prompts, {"pseudo_label": labels})
-    train_phase(model_dir, dataset, [reward], phase, out_dir)
+    train_phase(model_dir, dataset, [reward], phase, out_dir, "solver GRPO", ("reward", "solver/answered", "kl"))
     records = reward.records
     metrics = {
         "trained": bool(rows) and cfg.grpo_steps > 0,

@@ -137,18 +137,21 @@ def _apply(a: int, op: str, b: int) -> int:
     return a * b
 
 
-def reduction_steps(operands: list[int], ops: list[str]) -> list[tuple[int, str, int, int, str]]:
+def reduction_steps(
+    operands: list[int], ops: list[str], slip: tuple[int, int] | None = None
+) -> list[tuple[int, str, int, int, str]]:
     """Reduce one operation at a time: the leftmost `*` first, else the leftmost `+`/`-`.
 
     Returns (a, op, b, result, rewritten expression) per step; the rewritten expression of the last
-    step is the bare result.
+    step is the bare result. `slip = (step, offset)` adds `offset` to that step's result and carries
+    the wrong value on consistently: a worked solution with one mistake, as real text has.
     """
     values, pending = list(operands), list(ops)
     steps = []
     while pending:
         k = pending.index("*") if "*" in pending else 0
         a, op, b = values[k], pending[k], values[k + 1]
-        result = _apply(a, op, b)
+        result = _apply(a, op, b) + (slip[1] if slip and slip[0] == len(steps) else 0)
         values[k : k + 2] = [result]
         del pending[k]
         steps.append((a, op, b, result, format_expression(values, pending)))
@@ -161,9 +164,10 @@ def evaluate(question: str) -> int:
     return reduction_steps(operands, ops)[-1][3]
 
 
-def worked_solution(question: str) -> str:
-    """The scratchpad a perfect Solver writes for `question`, ending in `\\boxed{answer}`."""
-    steps = reduction_steps(*parse_expression(question))
+def worked_solution(question: str, slip: tuple[int, int] | None = None) -> str:
+    """The scratchpad a perfect Solver writes for `question`, ending in `\\boxed{answer}` (with one
+    mistake carried through when `slip` is given, see `reduction_steps`)."""
+    steps = reduction_steps(*parse_expression(question), slip=slip)
     lines = []
     for a, op, b, result, rest in steps:
         step = f"{a}{op}{b}={result}"
@@ -332,6 +336,6 @@ class ArithmeticDomain:
         """A text in which the Challenger prompt is followed by a well-formed question."""
         return f"{CHALLENGER_PROMPT}{QUESTION_OPEN}{question}{QUESTION_CLOSE}"
 
-    def solving_document(self, question: str) -> str:
+    def solving_document(self, question: str, slip: tuple[int, int] | None = None) -> str:
         """A text in which the Solver prompt is followed by the worked solution."""
-        return self.solver_prompt(question) + worked_solution(question)
+        return self.solver_prompt(question) + worked_solution(question, slip)
