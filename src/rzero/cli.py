@@ -100,7 +100,7 @@ def print_results(summary: dict) -> None:
         "iter",
         "held-out greedy",
         "pseudo-label acc",
-        "own-curriculum acc",
+        "own curriculum acc",
         "curriculum kept",
         "mean p_hat",
         "mean difficulty",
