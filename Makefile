@@ -4,7 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint bench pretrain-base clean
+.PHONY: demo test test-all lint bench pretrain-base clean browser
+
+# Headless Chromium for the report test (Debian packages); skipped quietly where apt is not usable,
+# and the test then skips itself.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+	    >/dev/null 2>&1 || echo "chromium not installed: the report's browser test will be skipped"; }
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,10 +25,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/rzero run
 
-test: $(STAMP)
+test: $(STAMP) browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
-test-all: $(STAMP)
+test-all: $(STAMP) browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "slow or not slow"
 
 lint: $(STAMP)
@@ -29,6 +37,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/base_model.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/repetition_penalty.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/self_evolution.py
 
 pretrain-base: $(STAMP)
 	$(BIN)/rzero pretrain-base --out src/rzero/base_model --overwrite

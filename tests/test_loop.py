@@ -94,6 +94,23 @@ def test_one_tiny_iteration_end_to_end(tmp_path, monkeypatch):
         == summary["iterations"][1]["curriculum"]["kept"]
     )
     assert 0.0 <= saved["iterations"][1]["evaluate"]["greedy_accuracy"] <= 1.0
+    assert saved["iterations"][1]["alerts"] == [] or {a["trigger"] for a in saved["iterations"][1]["alerts"]}
+    metrics = jsonl(tmp_path / "metrics.jsonl")
+    keys = {key for row in metrics for key in row}
+    assert {"eval/greedy_accuracy", "curriculum/mean_pairwise_bleu", "challenger/reward"} <= keys
+    assert {"challenger/train/uncertainty", "solver/train/loss"} <= keys
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_early_stop_on_an_alert(tmp_path):
+    cfg = tiny_config("iterations=2", "monitor.early_stop=true", "monitor.min_keep_fraction=1.0")
+    cfg.challenger.train = False
+    cfg.solver.grpo_steps = 0
+    messages = []
+    summary = run(cfg, tmp_path, log=messages.append)
+    assert summary["stopped_early"] == {"iteration": 1, "triggers": ["keep_rate_collapse"]}
+    assert len(summary["iterations"]) == 2 and not (tmp_path / "iter_02").exists()
+    assert any(m.startswith("warning: iteration 1: keep_rate_collapse") for m in messages)
 
 
 def test_band_filter_keeps_only_the_band(tmp_path):

@@ -1,4 +1,4 @@
-"""Command line: `rzero run | eval | pretrain-base`."""
+"""Command line: `rzero run | report | eval | sft | pretrain-base`."""
 
 from __future__ import annotations
 
@@ -87,6 +87,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"rzero run: {error}", file=sys.stderr)
         return 2
     print_results(summary)
+    from rzero.report import build_report
+
+    print(f"report: {build_report([out])}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from rzero.report import build_report
+
+    try:
+        page = build_report([Path(r) for r in args.runs], Path(args.out) if args.out else None)
+    except (FileNotFoundError, ValueError, KeyError) as error:
+        print(f"rzero report: {error}", file=sys.stderr)
+        return 2
+    print(f"report: {page}")
     return 0
 
 
@@ -131,6 +146,37 @@ def print_results(summary: dict) -> None:
     Console(width=max(Console().width, 120)).print(table)
 
 
+def _cmd_sft(args: argparse.Namespace) -> int:
+    from rzero.domains import get_domain
+    from rzero.evaluate import score_problems, summarize
+    from rzero.generation import HFGenerator, embedded_base_path, set_threads
+    from rzero.sft import SFTSettings, fine_tune, labelled_rows
+
+    set_threads(args.threads)
+    model_dir = Path(args.model) if args.model else embedded_base_path()
+    out = Path(args.out)
+    if (out / "model").exists() and not args.overwrite:
+        print(f"rzero sft: {out / 'model'} exists; pass --overwrite to replace it", file=sys.stderr)
+        return 2
+    domain = get_domain(args.domain)
+    try:
+        settings = SFTSettings(args.epochs, args.examples_per_step, args.learning_rate, seed=args.seed)
+        rows = labelled_rows(domain, args.examples, args.seed, Path(args.data) if args.data else None)
+    except (ValueError, OSError) as error:
+        print(f"rzero sft: {error}", file=sys.stderr)
+        return 2
+    print(f"rzero sft: {model_dir} on {len(rows)} labelled examples -> {out / 'model'}", flush=True)
+    figures = fine_tune(model_dir, rows, settings, out)
+    generator = HFGenerator.from_pretrained(out / "model", seed=args.seed, label="sft evaluate")
+    results = score_problems(generator, domain, domain.heldout(), 0, 1.0, 1.0, args.max_new_tokens)
+    figures["heldout"] = summarize(results)
+    Path(out / "sft.json").write_text(json.dumps(figures, indent=2) + "\n")
+    held = figures["heldout"]
+    levels = " ".join(f"{v:.2f}" for v in held["accuracy_by_difficulty"].values())
+    print(f"held-out greedy {held['greedy_accuracy']:.3f}  by difficulty {levels}  ({figures['seconds']:.0f} s)")
+    return 0
+
+
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     from rzero.pretrain import PretrainConfig, train
 
@@ -157,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("overrides", nargs="*", help="section.field=value overrides, e.g. challenger.grpo_steps=3")
     rn.set_defaults(func=_cmd_run)
 
+    rp = sub.add_parser("report", help="write RUN/report/report.html (plots embedded) and its PNGs")
+    rp.add_argument("runs", nargs="+", help="run directories; the first is described, all are overlaid")
+    rp.add_argument("--out", help="output folder (default: FIRST_RUN/report)")
+    rp.set_defaults(func=_cmd_report)
+
     ev = sub.add_parser("eval", help="evaluate a model on the domain's held-out problems")
     ev.add_argument("--model", help="Hugging Face model folder (default: the embedded base model)")
     ev.add_argument("--domain", default="arithmetic")
@@ -169,6 +220,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
     ev.add_argument("--json", help="also write the figures to this file")
     ev.set_defaults(func=_cmd_eval)
+
+    sf = sub.add_parser("sft", help="supervised fine-tuning on a small labelled set, then held-out accuracy")
+    sf.add_argument("--model", help="model folder to fine-tune (default: the embedded base model)")
+    sf.add_argument("--out", required=True, help="output folder (model/, sft.json, train_log.jsonl)")
+    sf.add_argument("--domain", default="arithmetic")
+    sf.add_argument("--data", help="JSONL of {question, solution} (default: oracle-generated, arithmetic only)")
+    sf.add_argument("--examples", type=int, default=300, help="generated labelled examples")
+    sf.add_argument("--epochs", type=float, default=3.0)
+    sf.add_argument("--examples-per-step", type=int, default=16)
+    sf.add_argument("--learning-rate", type=float, default=3e-4)
+    sf.add_argument("--max-new-tokens", type=int, default=320)
+    sf.add_argument("--seed", type=int, default=0)
+    sf.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    sf.add_argument("--overwrite", action="store_true")
+    sf.set_defaults(func=_cmd_sft)
 
     pt = sub.add_parser("pretrain-base", help="pretrain the embedded base model from scratch (CPU)")
     pt.add_argument("--out", required=True, help="output folder")

@@ -79,6 +79,18 @@ class EvalConfig:
 
 
 @dataclass
+class MonitorConfig:
+    """Drift and collapse alerts after every iteration (`rzero.drift`); early_stop ends the run."""
+
+    early_stop: bool = False
+    accuracy_drop: float = 0.05  # held-out greedy this far below the best so far
+    max_pool_bleu: float = 0.5  # mean pairwise BLEU of the question pool above this
+    min_distinct_fraction: float = 0.2  # distinct well-formed questions / sampled below this
+    min_keep_fraction: float = 0.05  # band kept / labelled below this
+    reward_saturation: float = 0.9  # Challenger mean reward at or above this
+
+
+@dataclass
 class RunConfig:
     domain: Literal["arithmetic", "math"] = "arithmetic"
     iterations: int = 3
@@ -88,6 +100,7 @@ class RunConfig:
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
 
 # Range checks: field path -> (predicate, what it must be)
@@ -121,7 +134,18 @@ _NON_NEGATIVE = [
     "challenger.learning_rate",
     "solver.learning_rate",
 ]
-_PROBABILITIES = ["challenger.top_p", "curriculum.top_p", "solver.top_p"]
+_PROBABILITIES = [
+    "challenger.top_p",
+    "curriculum.top_p",
+    "solver.top_p",
+]
+_FRACTIONS = [  # 0 switches the trigger off (1 for max_pool_bleu and reward_saturation)
+    "monitor.accuracy_drop",
+    "monitor.max_pool_bleu",
+    "monitor.min_distinct_fraction",
+    "monitor.min_keep_fraction",
+    "monitor.reward_saturation",
+]
 
 
 def _get(cfg: RunConfig, path: str) -> Any:
@@ -142,6 +166,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     for path in _PROBABILITIES:
         if not 0 < _get(cfg, path) <= 1:
             raise ConfigError(f"{path} must be in (0, 1], got {_get(cfg, path)}")
+    for path in _FRACTIONS:
+        if not 0 <= _get(cfg, path) <= 1:
+            raise ConfigError(f"{path} must be in [0, 1], got {_get(cfg, path)}")
     if not 0 <= cfg.curriculum.band_delta <= 0.5:
         raise ConfigError(f"curriculum.band_delta must be in [0, 0.5], got {cfg.curriculum.band_delta}")
     if not cfg.challenger.bleu_tau > 0:

@@ -34,6 +34,23 @@ def sample_questions(challenger: Generator, domain: Domain, cfg: CurriculumConfi
     }
 
 
+def question_diversity(questions: list[str], tokenize) -> dict:
+    """Diversity of distinct questions: mean pairwise BLEU (the repetition penalty's similarity; lower
+    is more diverse) and the share of distinct token 3-grams among all 3-grams."""
+    from rzero.rewards import bleu_distance_matrix
+
+    if len(questions) < 2:
+        return {"mean_pairwise_bleu": None, "distinct_3gram_share": None}
+    size = len(questions)
+    distances = bleu_distance_matrix(questions, tokenize)
+    tokens = [tokenize(q) for q in questions]
+    grams = [tuple(t[i : i + 3]) for t in tokens for i in range(len(t) - 2)]
+    return {
+        "mean_pairwise_bleu": round(1.0 - float(distances.sum()) / (size * (size - 1)), 4),
+        "distinct_3gram_share": round(len(set(grams)) / len(grams), 4) if grams else None,
+    }
+
+
 def label_questions(
     solver: Generator, domain: Domain, questions: list[str], cfg: CurriculumConfig, max_new_tokens: int
 ) -> list[dict]:
@@ -95,7 +112,11 @@ def build_curriculum(
         "kept": len(curriculum),
         "kept_fraction": len(curriculum) / len(rows) if rows else 0.0,
         "mean_p_hat": sum(r["p_hat"] for r in curriculum) / len(curriculum) if curriculum else None,
+        "distinct_fraction": len(rows) / pool["sampled"] if pool["sampled"] else 0.0,
+        **question_diversity(pool["questions"], domain.bleu_tokens),
     }
+    pool_levels = [r["difficulty"] for r in rows if r["difficulty"] is not None]
+    metrics["pool_mean_difficulty"] = sum(pool_levels) / len(pool_levels) if pool_levels else None
     levels = [r["difficulty"] for r in curriculum if r["difficulty"] is not None]
     metrics["mean_difficulty"] = sum(levels) / len(levels) if levels else None
     checked = [r for r in curriculum if "pseudo_label_correct" in r]

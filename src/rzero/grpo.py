@@ -88,6 +88,23 @@ def _progress_callback(label: str, keys: Sequence[str]):
     return PhaseProgress()
 
 
+def device_arguments(device: str, seed: int) -> dict:
+    """Trainer arguments every rzero phase shares (GRPO here, SFT in `rzero.sft`): CPU runs in fp32
+    without gradient checkpointing, GPUs in bf16; no checkpoints (rzero saves the model itself), no
+    external loggers (rzero's metrics module does that), seeded data order."""
+    on_cpu = device == "cpu"
+    return {
+        "use_cpu": on_cpu,
+        "bf16": not on_cpu,
+        "gradient_checkpointing": False,
+        "report_to": [],
+        "save_strategy": "no",
+        "seed": seed,
+        "data_seed": seed,
+        "dataloader_num_workers": 0,
+    }
+
+
 def build_trainer(
     model,
     tokenizer,
@@ -111,7 +128,6 @@ def build_trainer(
             f"sequences_per_micro_batch ({micro}) must divide prompts x rollouts ({round_size}) "
             f"and be a multiple of the rollouts per prompt ({phase.rollouts_per_prompt})"
         )
-    on_cpu = phase.device == "cpu"
     args = GRPOConfig(
         output_dir=str(output_dir),
         max_steps=phase.optimizer_steps,
@@ -129,17 +145,10 @@ def build_trainer(
         loss_type="grpo",
         scale_rewards="group",
         disable_dropout=True,
-        use_cpu=on_cpu,
-        bf16=not on_cpu,
-        gradient_checkpointing=False,
         logging_steps=1,
-        report_to=[],
-        save_strategy="no",
-        seed=phase.seed,
-        data_seed=phase.seed,
         shuffle_dataset=False,
         reward_weights=reward_weights,
-        dataloader_num_workers=0,
+        **device_arguments(phase.device, phase.seed),
     )
     trainer = GRPOTrainer(
         model=model,

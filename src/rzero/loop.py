@@ -10,14 +10,17 @@ passed here; each writes its folder and a DONE marker, and `resume=True` skips f
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from rzero import challenger as challenger_stage
 from rzero import curriculum as curriculum_stage
+from rzero import drift
 from rzero import evaluate as evaluate_stage
 from rzero import solver as solver_stage
 from rzero.config import ConfigError, RunConfig, dump_yaml, to_dict
 from rzero.domains import Domain, get_domain
+from rzero.metrics import MetricsSink, write_metrics_jsonl
 from rzero.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl, write_jsonl
 
 
@@ -117,6 +120,7 @@ def run(cfg: RunConfig, out: str | Path, resume: bool = False, log=print) -> dic
     atomic_write_text(run_dir.config_path, dump_yaml(cfg))
     set_threads(cfg.model.threads)
     domain = get_domain(cfg.domain)
+    sink = MetricsSink(run_dir.root, to_dict(cfg))
     started = time.time()
 
     def stage(k: int, name: str, body, *args) -> dict:
@@ -128,6 +132,9 @@ def run(cfg: RunConfig, out: str | Path, resume: bool = False, log=print) -> dic
         metrics = body(cfg, domain, k, *args, folder)
         metrics.setdefault("seconds", round(time.time() - t0, 1))
         run_dir.mark_done(k, name, metrics)
+        train_log = folder / "train_log.jsonl"
+        sink.stage(k, name, metrics, read_jsonl(train_log) if train_log.exists() else None)
+        write_metrics_jsonl(run_dir, cfg.iterations)
         log(f"iteration {k} {name}: {metrics['seconds']:.0f}s")
         return metrics
 
@@ -145,8 +152,16 @@ def run(cfg: RunConfig, out: str | Path, resume: bool = False, log=print) -> dic
         solver = run_dir.stage(k, "solver") / "model"
         entry["evaluate"] = stage(k, "evaluate", _evaluate, solver, curriculum)
         summary["iterations"].append(entry)
+        entry["alerts"] = [asdict(a) for a in drift.check(summary["iterations"], cfg.monitor)]
         atomic_write_json(run_dir.summary_path, summary)
         log(iteration_line(entry, time.time() - started))
+        for alert in entry["alerts"]:
+            log(f"warning: iteration {k}: {alert['trigger']}: {alert['message']}")
+        if entry["alerts"] and cfg.monitor.early_stop:
+            summary["stopped_early"] = {"iteration": k, "triggers": [a["trigger"] for a in entry["alerts"]]}
+            log(f"monitor.early_stop: stopping after iteration {k}")
+            break
+    sink.close()
     summary["wall_seconds_this_invocation"] = round(time.time() - started, 1)
     atomic_write_json(run_dir.summary_path, summary)
     return summary

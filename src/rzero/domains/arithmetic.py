@@ -339,3 +339,20 @@ class ArithmeticDomain:
     def solving_document(self, question: str, slip: tuple[int, int] | None = None) -> str:
         """A text in which the Solver prompt is followed by the worked solution."""
         return self.solver_prompt(question) + worked_solution(question, slip)
+
+    def labelled_examples(
+        self, count: int, seed: int, levels: tuple[int, ...] = HELDOUT_LEVELS
+    ) -> list[tuple[str, str]]:
+        """`count` (question, oracle worked solution) pairs, levels drawn uniformly from `levels`, none
+        of them a held-out question: the small labelled set of the SFT experiment (`rzero sft`), never
+        an input of the self-evolution loop."""
+        rng = random.Random(seed)
+        held = {p.question for p in _load_heldout()}
+        pairs: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        while len(pairs) < count:
+            question, _ = sample_problem(rng, level_spec(rng.choice(levels)))
+            if question not in held and question not in seen:
+                seen.add(question)
+                pairs.append((question, worked_solution(question)))
+        return pairs

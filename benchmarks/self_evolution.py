@@ -1,0 +1,304 @@
+"""Evidence: does self-evolution improve the embedded default, and do the paper's ablations matter?
+
+    .venv/bin/python benchmarks/self_evolution.py [--seeds 0 1 2] [--jobs 2] [--work DIR] [key=value ...]
+
+Runs, from configs/default.yaml with fixed seeds, four variants of the loop for 3 iterations each:
+`rzero` (full R-Zero), `base_challenger` (challenger.train=false: the Solver learns from the untrained
+Challenger's questions, same filter), `no_repetition_penalty` and `no_band_filter`; then the paper's
+mid-training experiment: the same supervised fine-tuning (`rzero sft`, oracle-labelled problems that
+are not in the held-out set) from the final R-Zero Solver (`rzero_then_sft`) and from the base model
+(`sft_only`). Every run is an ordinary `rzero run` directory under --work, resumed when the script is
+run again, so an interrupted benchmark continues where it stopped.
+
+Writes benchmarks/results/self_evolution.json (per variant: `accuracy_by_iteration`, one list per seed
+of held-out greedy accuracy for iterations 0..K; `pseudo_label_accuracy`, one list per seed for
+iterations 1..K; per-iteration details), self_evolution.md (the table) and self_evolution.png (the plot).
+All accuracies are on the 512 held-out problems with exact answers, which no training signal sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).parent / "results"
+VARIANTS = {
+    "rzero": [],
+    "base_challenger": ["challenger.train=false"],
+    "no_repetition_penalty": ["challenger.repetition_penalty=false"],
+    "no_band_filter": ["curriculum.band_filter=false"],
+}
+RZERO = Path(sys.executable).with_name("rzero")
+
+
+def _run(command: list[str], log: Path) -> float:
+    """Run one rzero command, output to `log`; returns its wall seconds. Fails loudly."""
+    started = time.time()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with open(log, "a", encoding="utf-8") as handle:
+        done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed with code {done.returncode}; see {log}")
+    return time.time() - started
+
+
+def loop_job(work: Path, variant: str, seed: int, threads: int, overrides: list[str]) -> Path:
+    out = work / variant / f"seed_{seed}"
+    if not (out / "summary.json").exists() or not _finished(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        args = [*overrides, *VARIANTS[variant], f"seed={seed}", f"model.threads={threads}"]
+        _run([str(RZERO), "run", "--out", str(out), "--resume", *args], out.parent / f"seed_{seed}.log")
+    return out
+
+
+def _finished(out: Path) -> bool:
+    summary = json.loads((out / "summary.json").read_text())
+    return len(summary["iterations"]) == summary["config"]["iterations"] + 1
+
+
+def sft_job(work: Path, name: str, model: Path | None, seed: int, threads: int, examples: int) -> Path:
+    out = work / name / f"seed_{seed}"
+    if not (out / "sft.json").exists() or "heldout" not in json.loads((out / "sft.json").read_text()):
+        out.mkdir(parents=True, exist_ok=True)
+        command = [str(RZERO), "sft", "--out", str(out), "--overwrite", "--seed", str(seed)]
+        command += ["--threads", str(threads), "--examples", str(examples)]
+        if model is not None:
+            command += ["--model", str(model)]
+        _run(command, out.parent / f"seed_{seed}.log")
+    return out
+
+
+def pool_diversity(pool_file: Path) -> dict:
+    """Diversity of the distinct well-formed questions of a pool: mean pairwise BLEU (lower = more
+    diverse), share of distinct token 3-grams, mean difficulty of the whole pool."""
+    from rzero.domains.arithmetic import ArithmeticDomain
+    from rzero.rewards import bleu_distance_matrix
+    from rzero.rundir import read_jsonl
+
+    domain = ArithmeticDomain()
+    rows = read_jsonl(pool_file)
+    questions = [r["question"] for r in rows]
+    if len(questions) < 2:
+        return {"mean_pairwise_bleu": None, "distinct_3gram_share": None}
+    distances = bleu_distance_matrix(questions, domain.bleu_tokens)
+    size = len(questions)
+    mean_bleu = 1.0 - distances.sum() / (size * (size - 1))
+    grams = [tuple(t[i : i + 3]) for q in questions for t in [domain.bleu_tokens(q)] for i in range(len(t) - 2)]
+    return {
+        "mean_pairwise_bleu": round(float(mean_bleu), 4),
+        "distinct_3gram_share": round(len(set(grams)) / len(grams), 4) if grams else None,
+    }
+
+
+def collect_loop(out: Path) -> dict:
+    """Per-iteration figures of one run directory."""
+    summary = json.loads((out / "summary.json").read_text())
+    iterations = []
+    for entry in summary["iterations"]:
+        ev, cur = entry["evaluate"], entry.get("curriculum", {})
+        row = {
+            "iteration": entry["iteration"],
+            "greedy_accuracy": ev["greedy_accuracy"],
+            "accuracy_by_difficulty": ev["accuracy_by_difficulty"],
+            "pseudo_label_accuracy": ev.get("pseudo_label_accuracy", cur.get("pseudo_label_accuracy")),
+            "accuracy_on_own_curriculum": ev.get("accuracy_on_own_curriculum"),
+            "curriculum_kept": cur.get("kept"),
+            "curriculum_labelled": cur.get("labelled"),
+            "curriculum_mean_difficulty": cur.get("mean_difficulty"),
+            "curriculum_mean_p_hat": cur.get("mean_p_hat"),
+            "stage_seconds": {
+                k: entry[k].get("seconds") for k in ("challenger", "curriculum", "solver", "evaluate") if k in entry
+            },
+        }
+        pool = out / f"iter_{entry['iteration']:02d}" / "curriculum" / "pool.jsonl"
+        if pool.exists():
+            row["pool_diversity"] = pool_diversity(pool)
+        iterations.append(row)
+    return {"run_dir": str(out), "iterations": iterations}
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def aggregate(loops: dict[str, list[dict]], sft: dict[str, list[dict]]) -> dict:
+    """The JSON record's `variants` section: per-seed lists and their means and spreads."""
+    variants = {}
+    for name, runs in loops.items():
+        acc = [[it["greedy_accuracy"] for it in run["iterations"]] for run in runs]
+        pseudo = [[it["pseudo_label_accuracy"] for it in run["iterations"][1:]] for run in runs]
+        difficulty = [[it["curriculum_mean_difficulty"] for it in run["iterations"][1:]] for run in runs]
+        by_iter = list(zip(*acc, strict=True))
+        variants[name] = {
+            "accuracy_by_iteration": acc,
+            "pseudo_label_accuracy": pseudo,
+            "curriculum_mean_difficulty": difficulty,
+            "mean_accuracy_by_iteration": [round(mean_std(list(v))[0], 4) for v in by_iter],
+            "std_accuracy_by_iteration": [round(mean_std(list(v))[1], 4) for v in by_iter],
+            "runs": runs,
+        }
+    for name, results in sft.items():
+        acc = [r["heldout"]["greedy_accuracy"] for r in results]
+        variants[name] = {
+            "accuracy": acc,
+            "mean_accuracy": round(mean_std(acc)[0], 4),
+            "std_accuracy": round(mean_std(acc)[1], 4),
+            "runs": results,
+        }
+    return variants
+
+
+def check_targets(variants: dict) -> dict:
+    """Issue 5's targets, computed from the seeds' means."""
+    rz = variants["rzero"]["mean_accuracy_by_iteration"]
+    targets = {"rzero_gain_after_last_iteration": round(rz[-1] - rz[0], 4)}
+    targets["rzero_gain_at_least_0.10"] = targets["rzero_gain_after_last_iteration"] >= 0.10
+    if "base_challenger" in variants:
+        base = variants["base_challenger"]["mean_accuracy_by_iteration"]
+        targets["rzero_minus_base_challenger_at_iteration_1"] = round(rz[1] - base[1], 4)
+        targets["rzero_beats_base_challenger_at_iteration_1"] = rz[1] > base[1]
+    levels = [statistics.fmean(col) for col in zip(*variants["rzero"]["curriculum_mean_difficulty"], strict=True)]
+    targets["rzero_curriculum_mean_difficulty_by_iteration"] = [round(v, 3) for v in levels]
+    targets["curriculum_difficulty_rises"] = all(b > a for a, b in zip(levels, levels[1:], strict=False))
+    if "rzero_then_sft" in variants and "sft_only" in variants:
+        gap = variants["rzero_then_sft"]["mean_accuracy"] - variants["sft_only"]["mean_accuracy"]
+        targets["rzero_then_sft_minus_sft_only"] = round(gap, 4)
+    return targets
+
+
+def _pm(values: list[float]) -> str:
+    mean, std = mean_std(values)
+    return f"{mean:.3f} ± {std:.3f}"
+
+
+def markdown(variants: dict, seeds: list[int]) -> str:
+    """Per variant and iteration: means ± standard deviations over the seeds."""
+    lines = [
+        f"Held-out greedy accuracy (512 problems, exact answers), mean ± std over seeds {seeds}",
+        "",
+        "| variant | iter | held-out greedy | levels 5 / 6 / 7 | pseudo-label acc | own curriculum acc "
+        "| kept | mean difficulty | pool pairwise BLEU | stage s (ch/cur/sol/ev) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, record in variants.items():
+        if "runs" not in record or "accuracy_by_iteration" not in record:
+            continue
+        for k in range(len(record["accuracy_by_iteration"][0])):
+            its = [run["iterations"][k] for run in record["runs"]]
+
+            def col(key, its=its):
+                values = [it[key] for it in its if it.get(key) is not None]
+                return _pm(values) if values else "-"
+
+            levels = " / ".join(
+                f"{statistics.fmean(it['accuracy_by_difficulty'][lv] for it in its):.2f}" for lv in ("5", "6", "7")
+            )
+            bleu = [it["pool_diversity"]["mean_pairwise_bleu"] for it in its if "pool_diversity" in it]
+            kept = [it["curriculum_kept"] for it in its if it.get("curriculum_kept") is not None]
+            seconds = [it["stage_seconds"] for it in its]
+            stage = "/".join(
+                f"{statistics.fmean(s.get(p) or 0 for s in seconds):.0f}"
+                for p in ("challenger", "curriculum", "solver", "evaluate")
+            )
+            lines.append(
+                f"| {name} | {k} | {col('greedy_accuracy')} | {levels} | {col('pseudo_label_accuracy')} | "
+                f"{col('accuracy_on_own_curriculum')} | {statistics.fmean(kept):.0f} | "
+                f"{col('curriculum_mean_difficulty')} | {statistics.fmean(bleu):.3f} | {stage} |"
+                if kept
+                else f"| {name} | {k} | {col('greedy_accuracy')} | {levels} | - | - | - | - | - | {stage} |"
+            )
+    for name in ("sft_only", "rzero_then_sft"):
+        if name in variants:
+            lines.append(f"| {name} | - | {_pm(variants[name]['accuracy'])} | | | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(variants: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for name, record in variants.items():
+        if "mean_accuracy_by_iteration" not in record:
+            continue
+        means, stds = record["mean_accuracy_by_iteration"], record["std_accuracy_by_iteration"]
+        xs = list(range(len(means)))
+        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=name)
+    for name, style in (("sft_only", ":"), ("rzero_then_sft", "--")):
+        if name in variants:
+            ax.axhline(variants[name]["mean_accuracy"], linestyle=style, color="gray", label=name)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("held-out greedy accuracy")
+    ax.set_title("Embedded default: Solver accuracy per iteration (mean ± std over seeds)")
+    ax.set_xticks(range(len(next(iter(variants.values()))["mean_accuracy_by_iteration"])))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time (each gets cores / jobs threads)")
+    parser.add_argument("--work", default=str(ROOT / "benchmarks" / "runs" / "self_evolution"))
+    parser.add_argument("--sft-examples", type=int, default=300, help="0 = skip the SFT experiment")
+    parser.add_argument("--results", default=str(RESULTS / "self_evolution"), help="output path stem")
+    parser.add_argument("overrides", nargs="*", help="config overrides for every variant, e.g. iterations=2")
+    args = parser.parse_args()
+    work = Path(args.work)
+    threads = max(1, (os.cpu_count() or 2) // args.jobs)
+    started = time.time()
+    jobs = [(variant, seed) for seed in args.seeds for variant in args.variants]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        outs = list(pool.map(lambda j: loop_job(work, j[0], j[1], threads, args.overrides), jobs))
+        loops: dict[str, list[dict]] = {v: [] for v in args.variants}
+        for (variant, _), out in zip(jobs, outs, strict=True):
+            loops[variant].append(collect_loop(out))
+        sft: dict[str, list[dict]] = {}
+        if args.sft_examples and "rzero" in args.variants:
+            last = json.loads((work / "rzero" / f"seed_{args.seeds[0]}" / "summary.json").read_text())
+            final = f"iter_{len(last['iterations']) - 1:02d}/solver/model"
+            sft_jobs = [("sft_only", None, s) for s in args.seeds]
+            sft_jobs += [("rzero_then_sft", work / "rzero" / f"seed_{s}" / final, s) for s in args.seeds]
+            sft_outs = list(pool.map(lambda j: sft_job(work, j[0], j[1], j[2], threads, args.sft_examples), sft_jobs))
+            for (name, _, _), out in zip(sft_jobs, sft_outs, strict=True):
+                sft.setdefault(name, []).append(json.loads((out / "sft.json").read_text()))
+    variants = aggregate(loops, sft)
+    record = {
+        "benchmark": "self_evolution",
+        "command": "HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/self_evolution.py " + " ".join(sys.argv[1:]),
+        "config": "configs/default.yaml" + (f" + {' '.join(args.overrides)}" if args.overrides else ""),
+        "seeds": args.seeds,
+        "heldout_problems": 512,
+        "targets": check_targets(variants),
+        "variants": variants,
+        "wall_seconds_this_invocation": round(time.time() - started, 1),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {args.jobs} runs at a time x {threads} threads",
+    }
+    stem = Path(args.results)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
+    table = markdown(variants, args.seeds)
+    stem.with_suffix(".md").write_text(table)
+    plot(variants, stem.with_suffix(".png"))
+    print(json.dumps(record["targets"], indent=1))
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
