@@ -8,6 +8,7 @@ every type and range, and raises `ConfigError` naming the offending field.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -169,8 +170,22 @@ def validate(cfg: RunConfig) -> RunConfig:
     for path in _FRACTIONS:
         if not 0 <= _get(cfg, path) <= 1:
             raise ConfigError(f"{path} must be in [0, 1], got {_get(cfg, path)}")
-    if not 0 <= cfg.curriculum.band_delta <= 0.5:
-        raise ConfigError(f"curriculum.band_delta must be in [0, 0.5], got {cfg.curriculum.band_delta}")
+    if not 0 < cfg.curriculum.band_delta <= 0.5:
+        raise ConfigError(
+            f"curriculum.band_delta must be in (0, 0.5], got {cfg.curriculum.band_delta} "
+            "(0.25 is the paper's; 0.5 keeps everything, or set curriculum.band_filter=false)"
+        )
+    for path in ("challenger.votes_per_question", "curriculum.votes_per_question"):
+        if _get(cfg, path) < 2:
+            raise ConfigError(f"{path} must be >= 2 (a majority vote needs several answers; the paper uses 10)")
+    votes, delta = cfg.curriculum.votes_per_question, cfg.curriculum.band_delta
+    if cfg.curriculum.band_filter and not any(abs(k / votes - 0.5) <= delta + 1e-9 for k in range(1, votes + 1)):
+        raise ConfigError(
+            f"curriculum.band_delta={delta} with curriculum.votes_per_question={votes} keeps nothing: "
+            f"no share k/{votes} is within {delta} of 1/2; raise band_delta or use an even number of votes"
+        )
+    if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", cfg.model.device):
+        raise ConfigError(f"model.device must be cpu, cuda, cuda:N or mps, got {cfg.model.device!r}")
     if not cfg.challenger.bleu_tau > 0:
         raise ConfigError(f"challenger.bleu_tau must be > 0, got {cfg.challenger.bleu_tau}")
     if cfg.challenger.rollouts_per_prompt < 2 and cfg.challenger.train:
@@ -255,10 +270,52 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as error:
-            raise ConfigError(f"config file {path} is not valid YAML: {error}") from error
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(error, "problem", None) or "syntax error"
+            raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
     for override in overrides or []:
         _apply_override(data, override)
     return validate(_build(RunConfig, data))
+
+
+def preflight(cfg: RunConfig, out: str | Path) -> None:
+    """Checks of the machine and file system that a config alone cannot show, made before any model
+    is loaded: the model folder exists, the device is present, the output directory is writable."""
+    import os
+    import tempfile
+
+    if cfg.model.path != "embedded":
+        folder = Path(cfg.model.path)
+        if not (folder / "config.json").is_file():
+            raise ConfigError(
+                f"model.path {folder} is not a Hugging Face model folder (no config.json); "
+                "use a local folder (nothing is downloaded) or model.path=embedded"
+            )
+    if cfg.model.device != "cpu":
+        import torch
+
+        present = (
+            torch.cuda.is_available() if cfg.model.device.startswith("cuda") else torch.backends.mps.is_available()
+        )
+        if not present:
+            raise ConfigError(
+                f"model.device={cfg.model.device} but this machine has no such device; use model.device=cpu"
+            )
+        if cfg.model.device.startswith("cuda:") and int(cfg.model.device[5:]) >= torch.cuda.device_count():
+            raise ConfigError(f"model.device={cfg.model.device}: only {torch.cuda.device_count()} CUDA devices")
+    if cfg.model.threads > (os.cpu_count() or 1) * 4:
+        raise ConfigError(f"model.threads={cfg.model.threads} is far above the {os.cpu_count()} cores; use 0 (all)")
+    out = Path(out)
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"--out {out}: {existing} is a file, not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise ConfigError(f"--out {out} is not writable ({error.strerror}); choose another directory") from None
 
 
 def to_dict(cfg: RunConfig) -> dict:

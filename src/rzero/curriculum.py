@@ -86,6 +86,23 @@ def keep(rows: list[dict], cfg: CurriculumConfig) -> list[dict]:
     return [r for r in labelled if r["in_band"]] if cfg.band_filter else labelled
 
 
+def empty_reason(metrics: dict, band_delta: float) -> str:
+    """Why a curriculum came out empty, from the curriculum stage's metrics, in words a user can act on."""
+    if metrics.get("sampled", 0) and metrics.get("malformed") == metrics.get("sampled"):
+        return (
+            f"the Challenger posed no well-formed question in {metrics['sampled']} samples "
+            "(check the Challenger prompt, challenger.max_new_tokens, or the Challenger's training)"
+        )
+    if not metrics.get("labelled"):
+        return "no question to label"
+    if metrics.get("unlabelled") == metrics.get("labelled"):
+        return (
+            f"the Solver gave no extractable answer to any of {metrics['labelled']} questions "
+            "(check solver.max_new_tokens and the Solver prompt)"
+        )
+    return f"no question had p_hat within {band_delta} of 1/2 (all too easy or too hard for the Solver)"
+
+
 def solver_rows(curriculum: list[dict]) -> list[dict]:
     """What the Solver stage may see: question and pseudo-label only, never an oracle field."""
     return [{"question": r["question"], "pseudo_label": r["pseudo_label"]} for r in curriculum]
@@ -109,6 +126,7 @@ def build_curriculum(
         "malformed": pool["malformed"],
         "duplicates": pool["duplicates"],
         "labelled": len(rows),
+        "unlabelled": sum(r["pseudo_label"] is None for r in rows),
         "kept": len(curriculum),
         "kept_fraction": len(curriculum) / len(rows) if rows else 0.0,
         "mean_p_hat": sum(r["p_hat"] for r in curriculum) / len(curriculum) if curriculum else None,

@@ -15,6 +15,29 @@ from pathlib import Path
 from datasets import Dataset
 
 
+class PhaseFailed(RuntimeError):
+    """A training phase produced unusable weights (NaN or infinite loss or parameters). The model is
+    not saved, so the stage has no DONE marker and the previous checkpoint stays the latest one."""
+
+
+def check_finite(model, log_history: list[dict], label: str) -> None:
+    """Raise PhaseFailed, naming the first bad step, if a loss or any parameter is NaN or infinite."""
+    import math
+
+    import torch
+
+    bad_steps = [
+        row.get("step") for row in log_history if isinstance(row.get("loss"), float) and not math.isfinite(row["loss"])
+    ]
+    bad_params = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if bad_steps or bad_params:
+        where = f"loss not finite from step {bad_steps[0]}" if bad_steps else f"parameter {bad_params[0]} not finite"
+        raise PhaseFailed(
+            f"{label}: {where}; the model was not saved. Lower the learning rate or check the rewards "
+            "for NaN, then resume (--resume retries this stage)"
+        )
+
+
 @dataclass(frozen=True)
 class GRPOPhase:
     """What one GRPO phase needs, in rzero's units."""
@@ -190,6 +213,7 @@ def train_phase(
         trainer.train()
         write_jsonl(out_dir / "train_log.jsonl", trainer.state.log_history)
         model = trainer.model
+        check_finite(model, trainer.state.log_history, label)
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)  # save_strategy "no": nothing of value
     model.save_pretrained(out_dir / "model")
     tokenizer.save_pretrained(out_dir / "model")

@@ -18,8 +18,9 @@ from rzero import curriculum as curriculum_stage
 from rzero import drift
 from rzero import evaluate as evaluate_stage
 from rzero import solver as solver_stage
-from rzero.config import ConfigError, RunConfig, dump_yaml, to_dict
+from rzero.config import ConfigError, RunConfig, dump_yaml, preflight, to_dict
 from rzero.domains import Domain, get_domain
+from rzero.grpo import PhaseFailed
 from rzero.metrics import MetricsSink, write_metrics_jsonl
 from rzero.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl, write_jsonl
 
@@ -97,7 +98,8 @@ def _curriculum(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver
 
 
 def _solver(cfg: RunConfig, domain: Domain, k: int, solver: Path, curriculum: list[dict], folder: Path) -> dict:
-    """S(k-1) -> S(k) on the curriculum's questions and pseudo-labels (oracle fields stripped)."""
+    """S(k-1) -> S(k) on the curriculum's questions and pseudo-labels (oracle fields stripped).
+    An empty curriculum skips training: S(k) is S(k-1), and the DONE info says why."""
     rows = curriculum_stage.solver_rows(curriculum)
     records, metrics = solver_stage.train_solver(
         solver, rows, domain, cfg.solver, folder, cfg.seed + k, cfg.model.device
@@ -111,10 +113,27 @@ def _evaluate(cfg: RunConfig, domain: Domain, k: int, model: Path, curriculum: l
     return evaluate_stage.evaluate_model(generator, domain, cfg.eval, curriculum, folder)
 
 
+def phase_warnings(entry: dict, band_delta: float) -> list[str]:
+    """Degenerate phases of a finished iteration, in words: they do not stop the run."""
+    ch, cur, so = entry.get("challenger") or {}, entry.get("curriculum") or {}, entry.get("solver") or {}
+    found = []
+    if ch.get("trained") and ch.get("well_formed") == 0:
+        found.append("the Challenger posed no well-formed question during training: every reward was 0")
+    if cur and not cur.get("kept"):
+        found.append(f"empty curriculum, Solver not trained: {curriculum_stage.empty_reason(cur, band_delta)}")
+    if so.get("trained") and so.get("answered_fraction") == 0:
+        found.append(
+            f"the Solver extracted no answer in any of {so.get('rollouts')} rollouts: every reward was 0, "
+            "nothing was learned (check solver.max_new_tokens and the Solver prompt)"
+        )
+    return found
+
+
 def run(cfg: RunConfig, out: str | Path, resume: bool = False, log=print) -> dict:
     """Run (or resume) the whole loop in `out`; returns the summary that is also in summary.json."""
     from rzero.generation import embedded_base_path, set_threads
 
+    preflight(cfg, out)
     run_dir = RunDir(out)
     _check_resume(run_dir, cfg, resume)
     atomic_write_text(run_dir.config_path, dump_yaml(cfg))
@@ -143,18 +162,26 @@ def run(cfg: RunConfig, out: str | Path, resume: bool = False, log=print) -> dic
     summary = {"config": to_dict(cfg), "iterations": [entry]}
     log(iteration_line(entry, time.time() - started))
     for k in range(1, cfg.iterations + 1):
-        entry = {"iteration": k, "challenger": stage(k, "challenger", _challenger, challenger, solver)}
-        if entry["challenger"].get("trained"):
-            challenger = run_dir.stage(k, "challenger") / "model"
-        entry["curriculum"] = stage(k, "curriculum", _curriculum, challenger, solver)
-        curriculum = read_jsonl(run_dir.stage(k, "curriculum") / "curriculum.jsonl")
-        entry["solver"] = stage(k, "solver", _solver, solver, curriculum)
-        solver = run_dir.stage(k, "solver") / "model"
-        entry["evaluate"] = stage(k, "evaluate", _evaluate, solver, curriculum)
+        try:  # a phase that produces NaN weights stops the run; its stage has no DONE marker
+            entry = {"iteration": k, "challenger": stage(k, "challenger", _challenger, challenger, solver)}
+            if entry["challenger"].get("trained"):
+                challenger = run_dir.stage(k, "challenger") / "model"
+            entry["curriculum"] = stage(k, "curriculum", _curriculum, challenger, solver)
+            curriculum = read_jsonl(run_dir.stage(k, "curriculum") / "curriculum.jsonl")
+            entry["solver"] = stage(k, "solver", _solver, solver, curriculum)
+            solver = run_dir.stage(k, "solver") / "model"
+            entry["evaluate"] = stage(k, "evaluate", _evaluate, solver, curriculum)
+        except PhaseFailed as error:
+            summary["stopped"] = {"iteration": k, "reason": str(error)}
+            log(f"error: iteration {k}: {error}")
+            break
         summary["iterations"].append(entry)
+        entry["warnings"] = phase_warnings(entry, cfg.curriculum.band_delta)
         entry["alerts"] = [asdict(a) for a in drift.check(summary["iterations"], cfg.monitor)]
         atomic_write_json(run_dir.summary_path, summary)
         log(iteration_line(entry, time.time() - started))
+        for warning in entry["warnings"]:
+            log(f"warning: iteration {k}: {warning}")
         for alert in entry["alerts"]:
             log(f"warning: iteration {k}: {alert['trigger']}: {alert['message']}")
         if entry["alerts"] and cfg.monitor.early_stop:

@@ -94,6 +94,7 @@ def train_solver(
         "curriculum_questions": len(rows),
         "rollouts": len(records),
         "mean_reward": sum(r["reward"] for r in records) / len(records) if records else None,
+        "answered_fraction": sum(r["answer"] is not None for r in records) / len(records) if records else None,
         "seconds": round(time.time() - started, 1),
     }
     return records, metrics

@@ -24,15 +24,19 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
 from rzero.domains import Problem
 
+_BRACES = re.compile(r"[{}]")
+
 OPERATORS = ("+", "-", "*")
 MAX_TERMS = 16  # longest question the grammar accepts
 MAX_OPERAND_DIGITS = 3  # literals 0..999, written without leading zeros
+MAX_QUESTION_CHARS = 256  # longer text is never a well-formed question (and is not scanned)
 
 CHALLENGER_PROMPT = "Pose a new arithmetic problem.\n"
 SOLVER_TEMPLATE = "Problem: {question}\nSolution:\n"
@@ -84,6 +88,8 @@ def parse_expression(text: str) -> tuple[list[int], list[str]]:
     Spaces between tokens are optional; any other character, a leading zero, a literal longer than
     MAX_OPERAND_DIGITS, a missing operand or more than MAX_TERMS terms is an error.
     """
+    if len(text) > MAX_QUESTION_CHARS:
+        raise ParseError(f"{len(text)} characters, a question has at most {MAX_QUESTION_CHARS}")
     operands: list[int] = []
     ops: list[str] = []
     i, n = 0, len(text)
@@ -105,6 +111,8 @@ def parse_expression(text: str) -> tuple[list[int], list[str]]:
             if len(literal) > MAX_OPERAND_DIGITS:
                 raise ParseError(f"literal {literal!r} has more than {MAX_OPERAND_DIGITS} digits")
             operands.append(int(literal))
+            if len(operands) > MAX_TERMS:
+                raise ParseError(f"more than {MAX_TERMS} terms")
             i = j
         else:
             if ch not in OPERATORS:
@@ -214,19 +222,33 @@ def sample_problem(rng: random.Random, spec: Spec) -> tuple[str, int]:
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last `\\boxed{...}` with balanced braces, or None."""
-    start = text.rfind("\\boxed{")
-    while start != -1:
-        depth, i = 0, start + len("\\boxed")
-        for i in range(start + len("\\boxed"), len(text)):
-            if text[i] == "{":
-                depth += 1
-            elif text[i] == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[start + len("\\boxed{") : i].strip()
-        start = text.rfind("\\boxed{", 0, start)  # unbalanced: try an earlier one
-    return None
+    """Content of the last `\\boxed{...}` whose braces balance, or None.
+
+    One pass over the text (hostile output such as a megabyte of unclosed `\\boxed{` must not cost
+    quadratic time): braces are matched with a stack, and only the openings that follow `\\boxed`
+    are remembered."""
+    marker = "\\boxed{"
+    starts = set()
+    position = text.find(marker)
+    while position != -1:
+        starts.add(position + len(marker) - 1)  # index of the opening brace
+        position = text.find(marker, position + 1)
+    if not starts:
+        return None
+    closes: dict[int, int] = {}
+    stack: list[int] = []
+    for match in _BRACES.finditer(text):
+        index = match.start()
+        if text[index] == "{":
+            stack.append(index)
+        elif stack:
+            opening = stack.pop()
+            if opening in starts:
+                closes[opening] = index
+    if not closes:
+        return None
+    opening = max(closes)
+    return text[opening + 1 : closes[opening]].strip()
 
 
 def parse_integer(text: str) -> int | None:

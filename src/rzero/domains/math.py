@@ -86,8 +86,9 @@ class MathDomain:
         return self.SOLVER_TEMPLATE.format(question=question)
 
     def parse_question(self, completion: str) -> str | None:
-        match = re.search(r"<question>(.*?)</question>", completion, re.S)
-        question = match.group(1).strip() if match else ""
+        start = completion.find("<question>")
+        end = completion.find("</question>", start + 1) if start != -1 else -1
+        question = completion[start + len("<question>") : end].strip() if end != -1 else ""
         return question or None
 
     def extract_answer(self, completion: str) -> str | None:
