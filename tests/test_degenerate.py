@@ -4,11 +4,11 @@ import math
 
 import pytest
 import torch
+from tests.test_loop import tiny_config
 
 from rzero.domains.arithmetic import ArithmeticDomain
 from rzero.grpo import PhaseFailed, check_finite
 from rzero.loop import phase_warnings, run
-from tests.test_loop import tiny_config
 
 QUIET = {"log": lambda *_: None}
 
@@ -26,7 +26,8 @@ def test_challenger_that_poses_nothing_well_formed(tmp_path, monkeypatch):
     assert it["challenger"]["well_formed"] == 0 and it["curriculum"]["kept"] == 0
     assert it["solver"]["trained"] is False and it["evaluate"]["greedy_accuracy"] is not None
     assert any("posed no well-formed question during training" in m for m in messages)
-    assert any("empty curriculum, Solver not trained: the Challenger posed no well-formed question" in m for m in messages)
+    expected = "empty curriculum, Solver not trained: the Challenger posed no well-formed question"
+    assert any(expected in m for m in messages)
 
 
 def test_empty_curriculum_after_the_band(tmp_path, monkeypatch):

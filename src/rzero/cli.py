@@ -91,8 +91,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     print(f"report: {build_report([out])}")
     if "stopped" in summary:
-        print(f"rzero run: stopped in iteration {summary['stopped']['iteration']}: {summary['stopped']['reason']}",
-              file=sys.stderr)
+        print(
+            f"rzero run: stopped in iteration {summary['stopped']['iteration']}: {summary['stopped']['reason']}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
