@@ -113,10 +113,20 @@ def test_early_stop_on_an_alert(tmp_path):
     assert any(m.startswith("warning: iteration 1: keep_rate_collapse") for m in messages)
 
 
-def test_band_filter_keeps_only_the_band(tmp_path):
-    summary = run(tiny_config("solver.grpo_steps=0", "challenger.train=false"), tmp_path, log=lambda *_: None)
-    rows = jsonl(tmp_path / "iter_01" / "curriculum" / "curriculum.jsonl")
+def test_band_filter_keeps_only_the_band_and_probe_is_measured(tmp_path):
+    from rzero.domains.arithmetic import ArithmeticDomain, evaluate
+
+    probe = tmp_path / "probe.jsonl"
+    pairs = ArithmeticDomain().labelled_examples(12, seed=5)
+    probe.write_text("".join(json.dumps({"question": q, "answer": str(evaluate(q))}) + "\n" for q, _ in pairs))
+    cfg = tiny_config("solver.grpo_steps=0", "challenger.train=false", f"eval.probe_file={probe}")
+    summary = run(cfg, tmp_path / "run", log=lambda *_: None)
+    rows = jsonl(tmp_path / "run" / "iter_01" / "curriculum" / "curriculum.jsonl")
     assert all(0.25 - 1e-9 <= r["p_hat"] <= 0.75 + 1e-9 for r in rows)
+    cur = summary["iterations"][1]["curriculum"]
+    assert cur["probe_questions"] == 12 and 0 <= cur["probe_pseudo_label_accuracy_all"] <= 1
+    probe_rows = jsonl(tmp_path / "run" / "iter_01" / "curriculum" / "probe.jsonl")
+    assert len(probe_rows) == 12 and not {r["question"] for r in probe_rows} & {r["question"] for r in rows}
     assert summary["iterations"][1]["challenger"] == {"trained": False, "seconds": pytest.approx(0, abs=1)}
 
 

@@ -40,3 +40,16 @@ def test_stage_markers(tmp_path):
     run.mark_done(1, "challenger", {"seconds": 1.5})
     assert run.is_done(1, "challenger") and run.done_info(1, "challenger") == {"seconds": 1.5}
     assert folder == tmp_path / "iter_01" / "challenger"
+
+
+def test_remove_temporaries_of_interrupted_writes(tmp_path):
+    from rzero.rundir import RunDir
+
+    run = RunDir(tmp_path)
+    (tmp_path / "iter_01" / "solver").mkdir(parents=True)
+    (tmp_path / ".summary.json.abc.tmp").write_text("{")
+    (tmp_path / "iter_01" / "solver" / ".rollouts.jsonl.x.tmp").write_text("")
+    (tmp_path / "summary.json").write_text("{}")
+    assert run.remove_temporaries() == 2
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["summary.json"]
+    assert RunDir(tmp_path / "absent").remove_temporaries() == 0

@@ -77,6 +77,8 @@ class EvalConfig:
     temperature: float = 1.0
     max_new_tokens: int = 320
     problems: int = 0  # evaluate an evenly spread subset of the held-out set; 0 = all of it
+    probe_file: str = ""  # labelled JSONL: per-iteration pseudo-label accuracy (evaluation only)
+    probe_questions: int = 200
 
 
 @dataclass
@@ -117,6 +119,7 @@ _POSITIVE_INTS = [
     "solver.rollouts_per_question",
     "solver.max_new_tokens",
     "eval.max_new_tokens",
+    "eval.probe_questions",
 ]
 _NON_NEGATIVE = [
     "challenger.grpo_steps",
@@ -304,6 +307,8 @@ def preflight(cfg: RunConfig, out: str | Path) -> None:
             )
         if cfg.model.device.startswith("cuda:") and int(cfg.model.device[5:]) >= torch.cuda.device_count():
             raise ConfigError(f"model.device={cfg.model.device}: only {torch.cuda.device_count()} CUDA devices")
+    if cfg.eval.probe_file and not Path(cfg.eval.probe_file).is_file():
+        raise ConfigError(f"eval.probe_file {cfg.eval.probe_file} does not exist (a JSONL of question and answer)")
     if cfg.model.threads > (os.cpu_count() or 1) * 4:
         raise ConfigError(f"model.threads={cfg.model.threads} is far above the {os.cpu_count()} cores; use 0 (all)")
     out = Path(out)

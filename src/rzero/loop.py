@@ -22,6 +22,7 @@ from rzero.config import ConfigError, RunConfig, dump_yaml, preflight, to_dict
 from rzero.domains import Domain, get_domain
 from rzero.grpo import PhaseFailed
 from rzero.metrics import MetricsSink, write_metrics_jsonl
+from rzero.probe import load_probe, probe_figures
 from rzero.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl, write_jsonl
 
 
@@ -94,6 +95,14 @@ def _curriculum(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver
     )
     write_jsonl(folder / "pool.jsonl", rows)
     write_jsonl(folder / "curriculum.jsonl", kept)
+    if cfg.eval.probe_file:  # evaluation only: the same votes on labelled questions, never a curriculum
+        pairs = load_probe(cfg.eval.probe_file, cfg.eval.probe_questions)
+        solver_votes = _generator(solver, cfg, 4 * k + 3, f"iter {k} probe votes")
+        probe_rows = curriculum_stage.label_questions(
+            solver_votes, domain, [q for q, _ in pairs], cfg.curriculum, cfg.solver.max_new_tokens
+        )
+        metrics.update(probe_figures(probe_rows, [a for _, a in pairs], domain.equivalent))
+        write_jsonl(folder / "probe.jsonl", probe_rows)
     return metrics
 
 
@@ -136,6 +145,7 @@ def run(cfg: RunConfig, out: str | Path, resume: bool = False, log=print) -> dic
     preflight(cfg, out)
     run_dir = RunDir(out)
     _check_resume(run_dir, cfg, resume)
+    run_dir.remove_temporaries()
     atomic_write_text(run_dir.config_path, dump_yaml(cfg))
     set_threads(cfg.model.threads)
     domain = get_domain(cfg.domain)

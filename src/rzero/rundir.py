@@ -95,5 +95,12 @@ class RunDir:
         folder.mkdir(parents=True)
         return folder
 
+    def remove_temporaries(self) -> int:
+        """Delete the temporary files of writes that a crash interrupted (never renamed into place)."""
+        leftovers = [p for p in self.root.rglob(".*.tmp") if p.is_file()] if self.root.exists() else []
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return len(leftovers)
+
     def mark_done(self, iteration: int, name: str, info: dict) -> None:
         atomic_write_json(self.stage(iteration, name) / MARKER, info)
