@@ -29,7 +29,7 @@ test: $(STAMP) browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 test-all: $(STAMP) browser
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "slow or not slow"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not gpu"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -77,6 +77,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config or DEFAULT_CONFIG, args.overrides)
         out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+        if args.dry_run:
+            from rzero.generation import embedded_base_path
+            from rzero.plan import describe
+
+            model_dir = embedded_base_path() if cfg.model.path == "embedded" else Path(cfg.model.path)
+            print("\n".join(describe(cfg, model_dir)))
+            return 0
         print(
             f"rzero run: {cfg.iterations} iterations on {cfg.domain} "
             f"({'embedded base model' if cfg.model.path == 'embedded' else cfg.model.path}) -> {out}",
@@ -206,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--config", help="YAML config file (default: configs/default.yaml, the embedded default)")
     rn.add_argument("--out", help="run directory (default: runs/<timestamp>)")
     rn.add_argument("--resume", action="store_true", help="continue the run in --out, skipping finished stages")
+    rn.add_argument("--dry-run", action="store_true", help="print the plan (stages, sequences, memory) and exit")
     rn.add_argument("overrides", nargs="*", help="section.field=value overrides, e.g. challenger.grpo_steps=3")
     rn.set_defaults(func=_cmd_run)
 

@@ -141,6 +141,40 @@ class HFGenerator:
         return results
 
 
+class VLLMGenerator:
+    """Generation with vLLM in-process (`vllm.LLM`), for voting, question pools and evaluation on GPUs.
+
+    Needs the `gpu` extra (`pip install -e ".[gpu]"`). One engine per model folder; sampling is
+    seeded per call from `seed` like HFGenerator. Not available on CPU-only machines.
+    """
+
+    def __init__(self, path: str | Path, seed: int = 0, gpu_memory_utilization: float = 0.85, **engine_args):
+        try:
+            from vllm import LLM
+        except ImportError as error:
+            raise ImportError('VLLMGenerator needs vLLM: pip install -e ".[gpu]"') from error
+        self.llm = LLM(model=str(path), seed=seed, gpu_memory_utilization=gpu_memory_utilization, **engine_args)
+        self.seed, self.calls = seed, 0
+
+    def generate(self, prompts: Sequence[str], sampling: Sampling) -> list[list[Completion]]:
+        from vllm import SamplingParams
+
+        greedy = sampling.temperature == 0
+        params = SamplingParams(
+            n=sampling.samples_per_prompt,
+            temperature=sampling.temperature,
+            top_p=1.0 if greedy else sampling.top_p,
+            max_tokens=sampling.max_new_tokens,
+            seed=self.seed * 1_000_003 + self.calls,
+        )
+        self.calls += 1
+        outputs = self.llm.generate(list(prompts), params, use_tqdm=False)
+        return [
+            [Completion(o.text, len(o.token_ids), o.finish_reason == "stop") for o in request.outputs]
+            for request in outputs
+        ]
+
+
 class ScriptedGenerator:
     """A fake generator for tests: `script(prompt, sample_index)` returns each completion's text.
 

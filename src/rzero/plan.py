@@ -1,0 +1,73 @@
+"""`rzero run --dry-run`: the plan of a run, before anything is loaded or written.
+
+Per iteration: the stages in order, what each generates (sequences and at most how many new
+tokens), how many optimizer steps it takes, on which device; and rough memory needs from the model's
+config.json. The token figures are upper bounds (every sequence at max_new_tokens); memory is the
+usual count for full fine-tuning with AdamW: weights, gradients and two optimizer moments in fp32
+(bf16 weights on GPU), plus the frozen reference model for the KL term.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rzero.config import RunConfig
+
+
+def parameter_count(model_dir: Path) -> int | None:
+    """Parameters of a Llama/Qwen-style decoder from its config.json (None when it cannot be read)."""
+    try:
+        c = json.loads((model_dir / "config.json").read_text())
+        hidden, layers, vocab = c["hidden_size"], c["num_hidden_layers"], c["vocab_size"]
+        inter = c.get("intermediate_size", 4 * hidden)
+        heads = c.get("num_attention_heads", 1)
+        kv = c.get("num_key_value_heads", heads)
+        head_dim = c.get("head_dim") or hidden // heads
+    except (OSError, KeyError, ValueError, ZeroDivisionError):
+        return None
+    attention = hidden * head_dim * (2 * heads + 2 * kv)
+    per_layer = attention + 3 * hidden * inter + 2 * hidden
+    embeddings = vocab * hidden * (1 if c.get("tie_word_embeddings") else 2)
+    return layers * per_layer + embeddings + hidden
+
+
+def _gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.2f} GiB" if n_bytes >= 2**28 else f"{n_bytes / 2**20:.0f} MiB"
+
+
+def describe(cfg: RunConfig, model_dir: Path) -> list[str]:
+    """The lines that `--dry-run` prints."""
+    ch, cur, so, ev = cfg.challenger, cfg.curriculum, cfg.solver, cfg.eval
+    device = cfg.model.device
+    heldout = ev.problems or "all held-out"
+    lines = [f"model {model_dir} on {device}; {cfg.iterations} iterations; domain {cfg.domain}; seed {cfg.seed}"]
+    params = parameter_count(model_dir)
+    if params:
+        weight_bytes = 2 if device != "cpu" else 4
+        train = params * (weight_bytes + 4 + 8) + params * weight_bytes  # weights, grads, Adam; + reference
+        lines.append(
+            f"parameters {params / 1e6:.1f}M; inference {_gib(params * weight_bytes)}; "
+            f"GRPO training about {_gib(train)} before activations"
+        )
+    ch_rollouts = ch.prompts_per_step * ch.rollouts_per_prompt
+    so_sequences = so.grpo_steps * so.questions_per_step * so.rollouts_per_question
+    lines += [
+        f"iteration 0  evaluate   greedy on {heldout} problems, <= {ev.max_new_tokens} new tokens each",
+        "each iteration k = 1..K:",
+        f"  challenger GRPO {ch.grpo_steps if ch.train else 0} steps x {ch_rollouts} questions "
+        f"(<= {ch.max_new_tokens} tokens); each distinct question voted {ch.votes_per_question}x by the frozen "
+        f"Solver: <= {ch.grpo_steps * ch_rollouts * ch.votes_per_question if ch.train else 0} Solver sequences, "
+        f"<= {ch.grpo_steps * ch_rollouts * ch.votes_per_question * so.max_new_tokens if ch.train else 0:,} tokens",
+        f"  curriculum {cur.pool_questions} Challenger samples, then {cur.votes_per_question} votes per distinct "
+        f"question: <= {cur.pool_questions * cur.votes_per_question} Solver sequences, "
+        f"<= {cur.pool_questions * cur.votes_per_question * so.max_new_tokens:,} tokens; band |p_hat - 1/2| <= "
+        f"{cur.band_delta}" + ("" if cur.band_filter else " (filter off)"),
+        f"  solver     GRPO {so.grpo_steps} steps x {so.questions_per_step} questions x "
+        f"{so.rollouts_per_question} rollouts = {so_sequences} sequences, "
+        f"<= {so_sequences * so.max_new_tokens:,} tokens",
+        f"  evaluate   greedy on {heldout} problems"
+        + (f", plus {ev.votes_per_question} samples each (mean@k, maj@k)" if ev.votes_per_question else ""),
+        "launcher: in-process (one process, the stages in sequence)",
+    ]
+    return lines

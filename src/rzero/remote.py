@@ -1,0 +1,191 @@
+"""Generation over HTTP from an OpenAI-compatible server, and the lifecycle of such a server.
+
+The frozen Solver inside the Challenger reward can live in a separate `vllm serve` process on other
+GPUs (the reference code runs four Flask servers for this and stops them by killing every Python
+process on the machine). Here `ManagedServer` starts one server process group on a free port,
+waits for its health check, and stops exactly that group; `OpenAIGenerator` talks to it (or to any
+OpenAI-compatible `/v1/completions` endpoint) with timeouts and retries. Only the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from rzero.generation import Completion, Sampling
+
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+
+
+class RemoteError(RuntimeError):
+    """The server could not be reached or kept failing after the configured retries."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _post_json(url: str, payload: dict, timeout_s: float) -> dict:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        return json.loads(response.read())
+
+
+class OpenAIGenerator:
+    """`Generator` over `POST {base_url}/v1/completions` (plain-text prompts, n samples per prompt).
+
+    Requests carry at most `prompts_per_request` prompts; a failed request (connection error,
+    timeout, HTTP 429/5xx) is retried `retries` times with exponential backoff, then RemoteError.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        timeout_s: float = 300.0,
+        retries: int = 3,
+        backoff_s: float = 1.0,
+        prompts_per_request: int = 64,
+        seed: int | None = None,
+    ):
+        self.base_url, self.model = base_url.rstrip("/"), model
+        self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
+        self.prompts_per_request, self.seed = prompts_per_request, seed
+        self.calls = 0
+
+    def _request(self, payload: dict) -> dict:
+        url = f"{self.base_url}/v1/completions"
+        for attempt in range(self.retries + 1):
+            try:
+                return _post_json(url, payload, self.timeout_s)
+            except urllib.error.HTTPError as error:
+                if error.code not in RETRYABLE_STATUS or attempt == self.retries:
+                    raise RemoteError(f"{url}: HTTP {error.code} after {attempt + 1} attempts") from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+                if attempt == self.retries:
+                    raise RemoteError(f"{url}: {error} after {attempt + 1} attempts") from None
+            time.sleep(self.backoff_s * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def generate(self, prompts: Sequence[str], sampling: Sampling) -> list[list[Completion]]:
+        n = sampling.samples_per_prompt
+        greedy = sampling.temperature == 0
+        results: list[list[Completion]] = []
+        for start in range(0, len(prompts), self.prompts_per_request):
+            chunk = list(prompts[start : start + self.prompts_per_request])
+            payload = {
+                "model": self.model,
+                "prompt": chunk,
+                "n": n,
+                "temperature": sampling.temperature,
+                "top_p": 1.0 if greedy else sampling.top_p,
+                "max_tokens": sampling.max_new_tokens,
+                "logprobs": 0,  # vLLM then lists the sampled tokens: their count is the length
+            }
+            if self.seed is not None:
+                payload["seed"] = self.seed * 1_000_003 + self.calls
+            self.calls += 1
+            choices = sorted(self._request(payload)["choices"], key=lambda c: c["index"])
+            if len(choices) != len(chunk) * n:
+                raise RemoteError(f"{self.base_url}: {len(choices)} choices for {len(chunk)} prompts x {n}")
+            flat = [self._completion(c) for c in choices]
+            results += [flat[i * n : (i + 1) * n] for i in range(len(chunk))]
+        return results
+
+    @staticmethod
+    def _completion(choice: dict) -> Completion:
+        tokens = ((choice.get("logprobs") or {}).get("tokens")) or []
+        finished = choice.get("finish_reason") == "stop"
+        return Completion(choice.get("text") or "", len(tokens), finished)
+
+
+class ManagedServer:
+    """A server process (group) started on `port`, healthy when GET {url}{health_path} answers 200.
+
+    Use as a context manager: `start()` waits up to `startup_timeout_s` (and fails early, with the
+    tail of its log, if the process exits); `stop()` sends SIGTERM to the group, then SIGKILL."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        port: int,
+        env: dict | None = None,
+        log_file: str | Path | None = None,
+        health_path: str = "/health",
+        startup_timeout_s: float = 900.0,
+    ):
+        self.argv, self.port, self.env = list(argv), port, env
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_file = Path(log_file) if log_file else None
+        self.health_path, self.startup_timeout_s = health_path, startup_timeout_s
+        self.process: subprocess.Popen | None = None
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + self.health_path, timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, TimeoutError, ConnectionError):
+            return False
+
+    def start(self) -> ManagedServer:
+        log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        env = {**os.environ, **(self.env or {})}
+        self.process = subprocess.Popen(
+            self.argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.time() + self.startup_timeout_s
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file else ""
+                raise RemoteError(f"server {self.argv[0]} exited with code {self.process.returncode}: {tail}")
+            if self.healthy():
+                return self
+            time.sleep(0.5)
+        self.stop()
+        raise RemoteError(f"server {self.argv[0]} not healthy on port {self.port} after {self.startup_timeout_s} s")
+
+    def stop(self, grace_s: float = 30.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        group = os.getpgid(self.process.pid)
+        os.killpg(group, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(group, signal.SIGKILL)
+            self.process.wait()
+
+    def __enter__(self) -> ManagedServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def vllm_serve_argv(model_dir: str | Path, port: int, gpu_memory_utilization: float = 0.85) -> list[str]:
+    """The command of a vLLM OpenAI-compatible server for `model_dir` (devices via CUDA_VISIBLE_DEVICES)."""
+    return [
+        "vllm",
+        "serve",
+        str(model_dir),
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--served-model-name",
+        "solver",
+        "--gpu-memory-utilization",
+        str(gpu_memory_utilization),
+    ]

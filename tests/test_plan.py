@@ -1,0 +1,28 @@
+"""`rzero run --dry-run`: the plan, the parameter count from config.json, and nothing written."""
+
+from safetensors.torch import load_file
+
+from rzero.cli import DEFAULT_CONFIG, main
+from rzero.config import load_config
+from rzero.generation import embedded_base_path
+from rzero.plan import describe, parameter_count
+
+
+def test_parameter_count_matches_the_checkpoint():
+    tensors = load_file(str(embedded_base_path() / "model.safetensors"))
+    actual = sum(t.numel() for t in tensors.values())
+    assert abs(parameter_count(embedded_base_path()) - actual) <= 0.01 * actual
+
+
+def test_plan_of_the_default_config():
+    lines = describe(load_config(DEFAULT_CONFIG), embedded_base_path())
+    text = "\n".join(lines)
+    assert "3 iterations" in text and "parameters 3.2M" in text
+    assert "<= 3000 Solver sequences" in text  # 300 pool questions x 10 votes
+    assert "GRPO 10 steps x 16 questions x 5 rollouts = 800 sequences" in text
+
+
+def test_dry_run_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "--dry-run", "--out", str(out), "iterations=2"]) == 0
+    assert "2 iterations" in capsys.readouterr().out and not out.exists()

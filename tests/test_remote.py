@@ -1,0 +1,62 @@
+"""The HTTP generator against a local fake OpenAI-compatible server started and stopped by ManagedServer."""
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rzero.generation import Sampling
+from rzero.remote import ManagedServer, OpenAIGenerator, RemoteError, free_port, vllm_serve_argv
+
+FAKE = Path(__file__).with_name("fake_openai_server.py")
+
+
+def server(tmp_path, **env):
+    port = free_port()
+    argv = [sys.executable, str(FAKE), str(port)]
+    return ManagedServer(
+        argv, port, env={k: str(v) for k, v in env.items()}, log_file=tmp_path / "s.log", startup_timeout_s=30
+    )
+
+
+def test_generate_in_order_with_n_samples_and_chunks(tmp_path):
+    with server(tmp_path) as srv:
+        gen = OpenAIGenerator(srv.url, "solver", prompts_per_request=2, backoff_s=0.01)
+        prompts = ["a", "bb", "ccc", "dddd", "eeeee"]
+        out = gen.generate(prompts, Sampling(samples_per_prompt=3, temperature=1.0, max_new_tokens=8))
+        assert [[c.text for c in row] for row in out] == [[f"\\boxed{{{len(p)}}}"] * 3 for p in prompts]
+        assert out[0][0].finished and out[0][0].tokens == len("\\boxed{1}")
+        assert gen.calls == 3
+        process = srv.process
+    assert process.poll() is not None  # stopped on exit, its group only
+
+
+def test_retries_then_succeeds_and_gives_up_clearly(tmp_path):
+    with server(tmp_path, FAIL_FIRST=2) as srv:
+        gen = OpenAIGenerator(srv.url, "solver", retries=3, backoff_s=0.01)
+        assert gen.generate(["x"], Sampling(1, 0.0))[0][0].text == "\\boxed{1}"
+    with server(tmp_path, FAIL_FIRST=10) as srv:
+        gen = OpenAIGenerator(srv.url, "solver", retries=1, backoff_s=0.01)
+        with pytest.raises(RemoteError, match="HTTP 503 after 2 attempts"):
+            gen.generate(["x"], Sampling(1, 0.0))
+
+
+def test_unreachable_server_fails_with_a_clear_error():
+    gen = OpenAIGenerator(f"http://127.0.0.1:{free_port()}", "solver", retries=1, backoff_s=0.01, timeout_s=2)
+    started = time.time()
+    with pytest.raises(RemoteError, match="after 2 attempts"):
+        gen.generate(["x"], Sampling(1, 0.0))
+    assert time.time() - started < 10
+
+
+def test_server_that_dies_at_start_reports_its_log(tmp_path):
+    port = free_port()
+    argv = [sys.executable, "-c", "import sys; print('no GPU here'); sys.exit(3)"]
+    with pytest.raises(RemoteError, match="exited with code 3: no GPU here"):
+        ManagedServer(argv, port, log_file=tmp_path / "log", startup_timeout_s=30).start()
+
+
+def test_vllm_command():
+    argv = vllm_serve_argv("/models/solver", 8011)
+    assert argv[:3] == ["vllm", "serve", "/models/solver"] and "8011" in argv and "127.0.0.1" in argv
