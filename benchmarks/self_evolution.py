@@ -99,6 +99,47 @@ def pool_diversity(pool_file: Path) -> dict:
     }
 
 
+def _dropped_term_values(question: str) -> set[int]:
+    """Values of the question with one term left out: the long-expression copying error of the
+    embedded base model (it drops a term when it rewrites 8 or more operands)."""
+    from rzero.domains.arithmetic import evaluate, format_expression, parse_expression
+
+    operands, ops = parse_expression(question)
+    values = set()
+    for i in range(len(operands)):
+        kept = operands[:i] + operands[i + 1 :]
+        for j in {max(i - 1, 0), min(i, len(ops) - 1)}:  # with the operator before or after it
+            if len(kept) >= 2:
+                values.add(evaluate(format_expression(kept, ops[:j] + ops[j + 1 :])))
+    return values
+
+
+def label_diagnostics(pool_file: Path) -> dict:
+    """Why pseudo-labels are wrong, from the pool's votes and oracle answers (diagnostics only):
+    in-band label accuracy per difficulty, and the share of wrong in-band majorities at difficulty
+    >= 7 that equal the question's value with one term dropped."""
+    from rzero.rundir import read_jsonl
+
+    by_level: dict[str, list[int]] = {}
+    wrong_long = dropped = 0
+    for row in read_jsonl(pool_file):
+        if not row["in_band"] or row.get("difficulty") is None or "pseudo_label_correct" not in row:
+            continue
+        counts = by_level.setdefault(str(row["difficulty"]), [0, 0])
+        counts[0] += row["pseudo_label_correct"]
+        counts[1] += 1
+        if row["difficulty"] >= 7 and not row["pseudo_label_correct"] and row["pseudo_label"] is not None:
+            wrong_long += 1
+            label = row["pseudo_label"].lstrip("-")
+            if label.isdigit() and len(label) < 10:
+                dropped += int(row["pseudo_label"]) in _dropped_term_values(row["question"])
+    return {
+        "in_band_label_accuracy_by_difficulty": {k: v for k, v in sorted(by_level.items(), key=lambda kv: int(kv[0]))},
+        "wrong_majorities_at_7_plus": wrong_long,
+        "of_which_one_term_dropped": dropped,
+    }
+
+
 def collect_loop(out: Path) -> dict:
     """Per-iteration figures of one run directory."""
     summary = json.loads((out / "summary.json").read_text())
@@ -122,6 +163,7 @@ def collect_loop(out: Path) -> dict:
         pool = out / f"iter_{entry['iteration']:02d}" / "curriculum" / "pool.jsonl"
         if pool.exists():
             row["pool_diversity"] = pool_diversity(pool)
+            row["label_diagnostics"] = label_diagnostics(pool)
         iterations.append(row)
     return {"run_dir": str(out), "iterations": iterations}
 
@@ -219,7 +261,28 @@ def markdown(variants: dict, seeds: list[int]) -> str:
     for name in ("sft_only", "rzero_then_sft"):
         if name in variants:
             lines.append(f"| {name} | - | {_pm(variants[name]['accuracy'])} | | | | | | | |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + diagnostics_table(variants)) + "\n"
+
+
+def diagnostics_table(variants: dict) -> list[str]:
+    """In-band pseudo-labels right / kept per difficulty, summed over seeds; wrong majorities at
+    difficulty >= 7 that equal the question with one term dropped."""
+    lines = ["", "In-band pseudo-labels right / kept by difficulty (sum over seeds; oracle, diagnostics only)", ""]
+    lines += ["| variant | iter | 2 | 3 | 4 | 5 | 6 | 7 | 8 | wrong at >= 7: one term dropped |", "|---" * 10 + "|"]
+    for name, record in variants.items():
+        for k in range(1, len(record.get("accuracy_by_iteration", [[0]])[0])):
+            totals: dict[str, list[int]] = {}
+            wrong = dropped = 0
+            for run in record["runs"]:
+                diag = run["iterations"][k].get("label_diagnostics", {})
+                for level, (right, kept) in diag.get("in_band_label_accuracy_by_difficulty", {}).items():
+                    cell = totals.setdefault(level, [0, 0])
+                    cell[0], cell[1] = cell[0] + right, cell[1] + kept
+                wrong += diag.get("wrong_majorities_at_7_plus", 0)
+                dropped += diag.get("of_which_one_term_dropped", 0)
+            cells = [f"{totals[lv][0]}/{totals[lv][1]}" if lv in totals else "-" for lv in "2345678"]
+            lines.append(f"| {name} | {k} | {' | '.join(cells)} | {dropped}/{wrong} |")
+    return lines
 
 
 def plot(variants: dict, path: Path) -> None:
@@ -257,6 +320,7 @@ def main() -> int:
     parser.add_argument("--work", default=str(ROOT / "benchmarks" / "runs" / "self_evolution"))
     parser.add_argument("--sft-examples", type=int, default=300, help="0 = skip the SFT experiment")
     parser.add_argument("--results", default=str(RESULTS / "self_evolution"), help="output path stem")
+    parser.add_argument("--collect-only", action="store_true", help="only tabulate the runs already finished")
     parser.add_argument("overrides", nargs="*", help="config overrides for every variant, e.g. iterations=2")
     args = parser.parse_args()
     work = Path(args.work)
@@ -264,12 +328,18 @@ def main() -> int:
     started = time.time()
     jobs = [(variant, seed) for seed in args.seeds for variant in args.variants]
     with ThreadPoolExecutor(args.jobs) as pool:
-        outs = list(pool.map(lambda j: loop_job(work, j[0], j[1], threads, args.overrides), jobs))
+        if args.collect_only:  # tables from the finished runs only: nothing is started
+            jobs = [j for j in jobs if (work / j[0] / f"seed_{j[1]}" / "summary.json").exists()]
+            jobs = [j for j in jobs if _finished(work / j[0] / f"seed_{j[1]}")]
+            outs = [work / v / f"seed_{s}" for v, s in jobs]
+        else:
+            outs = list(pool.map(lambda j: loop_job(work, j[0], j[1], threads, args.overrides), jobs))
         loops: dict[str, list[dict]] = {v: [] for v in args.variants}
         for (variant, _), out in zip(jobs, outs, strict=True):
             loops[variant].append(collect_loop(out))
+        loops = {v: runs for v, runs in loops.items() if runs}
         sft: dict[str, list[dict]] = {}
-        if args.sft_examples and "rzero" in args.variants:
+        if args.sft_examples and "rzero" in loops and not args.collect_only:
             last = json.loads((work / "rzero" / f"seed_{args.seeds[0]}" / "summary.json").read_text())
             final = f"iter_{len(last['iterations']) - 1:02d}/solver/model"
             sft_jobs = [("sft_only", None, s) for s in args.seeds]
