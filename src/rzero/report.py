@@ -60,9 +60,15 @@ def _figure(plt, title: str, xlabel: str, ylabel: str):
 
 def _plot_accuracy(plt, runs):
     fig, ax = _figure(plt, "Solver: held-out greedy accuracy (exact answers)", "iteration", "accuracy")
+    values = []
     for run in runs:
         xs, ys = _series(run["summary"], "evaluate", "greedy_accuracy")
         ax.plot(xs, ys, marker="o", label=run["name"])
+        values += ys
+    if values:  # at least 10 points of range, so that noise does not look like a trend
+        middle = (max(values) + min(values)) / 2
+        half = max(0.05, (max(values) - min(values)) / 2 + 0.01)
+        ax.set_ylim(max(0.0, middle - half), min(1.0, middle + half))
     ax.legend(fontsize=8)
     return fig
 
