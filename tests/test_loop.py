@@ -164,3 +164,38 @@ def test_resume_skips_finished_stages(tmp_path, monkeypatch):
 
     with pytest.raises(ConfigError, match="different configuration"):
         run(tiny_config("iterations=2"), tmp_path, resume=True, log=lambda *_: None)
+
+
+def test_stages_as_subprocesses_match_in_process(tmp_path):
+    extra = ("challenger.grpo_steps=1", "solver.grpo_steps=1", "curriculum.band_delta=0.5")
+    inprocess = run(tiny_config(*extra), tmp_path / "a", log=lambda *_: None)
+    messages = []
+    sub = run(tiny_config(*extra, "launch.mode=subprocess"), tmp_path / "b", log=messages.append)
+    assert (tmp_path / "b" / "iter_01" / "solver.launch.log").exists()
+
+    def stable(summary):
+        return [
+            {
+                k: {m: v for m, v in s.items() if m != "seconds"} if isinstance(s, dict) else s
+                for k, s in it.items()
+                if k not in ("alerts", "warnings")
+            }
+            for it in summary["iterations"]
+        ]
+
+    assert stable(sub) == stable(inprocess)
+
+
+def test_stage_command_skips_a_finished_stage_and_names_bad_runs(tmp_path, capsys):
+    from rzero.cli import main
+    from rzero.rundir import RunDir
+
+    assert main(["stage", "evaluate", "--run", str(tmp_path / "none"), "--iteration", "0"]) == 2
+    assert "config file" in capsys.readouterr().err
+    run_dir = RunDir(tmp_path / "r")
+    (tmp_path / "r").mkdir()
+    run_dir.config_path.write_text("iterations: 1\n")
+    run_dir.begin(0, "evaluate")
+    run_dir.mark_done(0, "evaluate", {"greedy_accuracy": 0.5})
+    assert main(["stage", "evaluate", "--run", str(tmp_path / "r"), "--iteration", "0"]) == 0
+    assert "done already" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""Command line: `rzero run | report | eval | sft | pretrain-base`."""
+"""Command line: `rzero run | stage | report | eval | sft | pretrain-base`."""
 
 from __future__ import annotations
 
@@ -103,6 +103,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    return 0
+
+
+def _cmd_stage(args: argparse.Namespace) -> int:
+    """One stage of one iteration of an existing run directory (what launch.mode subprocess runs)."""
+    from rzero.config import ConfigError, load_config
+    from rzero.domains import get_domain
+    from rzero.generation import set_threads
+    from rzero.grpo import PhaseFailed
+    from rzero.loop import STAGE_FAILED
+    from rzero.pipeline import run_stage
+    from rzero.rundir import RunDir
+
+    run = RunDir(args.run)
+    try:
+        cfg = load_config(run.config_path)
+    except ConfigError as error:
+        print(f"rzero stage: {error}", file=sys.stderr)
+        return 2
+    if run.is_done(args.iteration, args.name):
+        print(f"rzero stage: iteration {args.iteration} {args.name} is done already")
+        return 0
+    set_threads(cfg.model.threads)
+    try:
+        metrics = run_stage(cfg, run, get_domain(cfg.domain), args.iteration, args.name)
+    except PhaseFailed as error:
+        print(str(error), flush=True)
+        return STAGE_FAILED
+    print(f"iteration {args.iteration} {args.name}: {metrics['seconds']:.0f}s")
     return 0
 
 
@@ -216,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--dry-run", action="store_true", help="print the plan (stages, sequences, memory) and exit")
     rn.add_argument("overrides", nargs="*", help="section.field=value overrides, e.g. challenger.grpo_steps=3")
     rn.set_defaults(func=_cmd_run)
+
+    st = sub.add_parser("stage", help="run one stage of one iteration of a run directory (used by launchers)")
+    st.add_argument("name", choices=["challenger", "curriculum", "solver", "evaluate"])
+    st.add_argument("--run", required=True, help="run directory (holds config.yaml)")
+    st.add_argument("--iteration", type=int, required=True)
+    st.set_defaults(func=_cmd_stage)
 
     rp = sub.add_parser("report", help="write RUN/report/report.html (plots embedded) and its PNGs")
     rp.add_argument("runs", nargs="+", help="run directories; the first is described, all are overlaid")

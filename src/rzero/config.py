@@ -94,6 +94,17 @@ class MonitorConfig:
 
 
 @dataclass
+class LaunchConfig:
+    """How stages run. `inprocess`: all in the loop's process (CPU default). `subprocess`: every stage
+    in its own `rzero stage` process, so that its memory (GPU memory included) is freed when it ends.
+    `accelerate`: like subprocess, with the two GRPO phases under `accelerate launch --config_file
+    accelerate_config` (several GPUs or nodes; configs in configs/accelerate/)."""
+
+    mode: Literal["inprocess", "subprocess", "accelerate"] = "inprocess"
+    accelerate_config: str = ""
+
+
+@dataclass
 class RunConfig:
     domain: Literal["arithmetic", "math"] = "arithmetic"
     iterations: int = 3
@@ -104,6 +115,7 @@ class RunConfig:
     solver: SolverConfig = field(default_factory=SolverConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    launch: LaunchConfig = field(default_factory=LaunchConfig)
 
 
 # Range checks: field path -> (predicate, what it must be)
@@ -187,6 +199,8 @@ def validate(cfg: RunConfig) -> RunConfig:
             f"curriculum.band_delta={delta} with curriculum.votes_per_question={votes} keeps nothing: "
             f"no share k/{votes} is within {delta} of 1/2; raise band_delta or use an even number of votes"
         )
+    if cfg.launch.mode == "accelerate" and not cfg.launch.accelerate_config:
+        raise ConfigError("launch.accelerate_config must name an accelerate config file when launch.mode=accelerate")
     if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", cfg.model.device):
         raise ConfigError(f"model.device must be cpu, cuda, cuda:N or mps, got {cfg.model.device!r}")
     if not cfg.challenger.bleu_tau > 0:
@@ -307,6 +321,8 @@ def preflight(cfg: RunConfig, out: str | Path) -> None:
             )
         if cfg.model.device.startswith("cuda:") and int(cfg.model.device[5:]) >= torch.cuda.device_count():
             raise ConfigError(f"model.device={cfg.model.device}: only {torch.cuda.device_count()} CUDA devices")
+    if cfg.launch.accelerate_config and not Path(cfg.launch.accelerate_config).is_file():
+        raise ConfigError(f"launch.accelerate_config {cfg.launch.accelerate_config} does not exist")
     if cfg.eval.probe_file and not Path(cfg.eval.probe_file).is_file():
         raise ConfigError(f"eval.probe_file {cfg.eval.probe_file} does not exist (a JSONL of question and answer)")
     if cfg.model.threads > (os.cpu_count() or 1) * 4:

@@ -13,24 +13,14 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from rzero import challenger as challenger_stage
 from rzero import curriculum as curriculum_stage
 from rzero import drift
-from rzero import evaluate as evaluate_stage
-from rzero import solver as solver_stage
 from rzero.config import ConfigError, RunConfig, dump_yaml, preflight, to_dict
-from rzero.domains import Domain, get_domain
+from rzero.domains import get_domain
 from rzero.grpo import PhaseFailed
 from rzero.metrics import MetricsSink, write_metrics_jsonl
-from rzero.probe import load_probe, probe_figures
-from rzero.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl, write_jsonl
-
-
-def _generator(path: Path, cfg: RunConfig, seed_offset: int, label: str):
-    from rzero.generation import HFGenerator
-
-    seed = cfg.seed * 1000 + seed_offset
-    return HFGenerator.from_pretrained(path, device=cfg.model.device, seed=seed, label=label)
+from rzero.pipeline import run_stage
+from rzero.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl
 
 
 def _fmt(value) -> str:
@@ -65,61 +55,28 @@ def _check_resume(run: RunDir, cfg: RunConfig, resume: bool) -> None:
         raise ConfigError(f"--resume with a different configuration (sections {changed}); use a new --out")
 
 
-def _challenger(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver: Path, folder: Path) -> dict:
-    """C(k-1) -> C(k), rewarded through the frozen S(k-1)."""
-    if not cfg.challenger.train:
-        return {"trained": False}
-    records, metrics = challenger_stage.train_challenger(
-        challenger,
-        _generator(solver, cfg, 4 * k + 1, f"iter {k} solver votes"),
-        domain,
-        cfg.challenger,
-        folder,
-        cfg.solver.max_new_tokens,
-        cfg.seed + k,
-        cfg.model.device,
-    )
-    write_jsonl(folder / "questions.jsonl", records)
-    return {"trained": True, **metrics}
+STAGE_FAILED = 3  # exit code of `rzero stage` when a phase produced NaN weights (PhaseFailed)
 
 
-def _curriculum(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver: Path, folder: Path) -> dict:
-    """C(k) poses the pool, the pre-update S(k-1) labels it, the band is kept."""
-    rows, kept, metrics = curriculum_stage.build_curriculum(
-        _generator(challenger, cfg, 4 * k + 2, f"iter {k} question pool"),
-        _generator(solver, cfg, 4 * k + 3, f"iter {k} pseudo-labels"),
-        domain,
-        cfg.curriculum,
-        cfg.challenger.max_new_tokens,
-        cfg.solver.max_new_tokens,
-    )
-    write_jsonl(folder / "pool.jsonl", rows)
-    write_jsonl(folder / "curriculum.jsonl", kept)
-    if cfg.eval.probe_file:  # evaluation only: the same votes on labelled questions, never a curriculum
-        pairs = load_probe(cfg.eval.probe_file, cfg.eval.probe_questions)
-        solver_votes = _generator(solver, cfg, 4 * k + 3, f"iter {k} probe votes")
-        probe_rows = curriculum_stage.label_questions(
-            solver_votes, domain, [q for q, _ in pairs], cfg.curriculum, cfg.solver.max_new_tokens
-        )
-        metrics.update(probe_figures(probe_rows, [a for _, a in pairs], domain.equivalent))
-        write_jsonl(folder / "probe.jsonl", probe_rows)
-    return metrics
+def launch_stage(cfg: RunConfig, run: RunDir, k: int, name: str) -> dict:
+    """Run one stage as its own process (`rzero stage`), under `accelerate launch` for the GRPO
+    phases when launch.mode is accelerate; its output goes to the stage's launch.log."""
+    import subprocess
+    import sys
 
-
-def _solver(cfg: RunConfig, domain: Domain, k: int, solver: Path, curriculum: list[dict], folder: Path) -> dict:
-    """S(k-1) -> S(k) on the curriculum's questions and pseudo-labels (oracle fields stripped).
-    An empty curriculum skips training: S(k) is S(k-1), and the DONE info says why."""
-    rows = curriculum_stage.solver_rows(curriculum)
-    records, metrics = solver_stage.train_solver(
-        solver, rows, domain, cfg.solver, folder, cfg.seed + k, cfg.model.device
-    )
-    write_jsonl(folder / "rollouts.jsonl", records)
-    return metrics
-
-
-def _evaluate(cfg: RunConfig, domain: Domain, k: int, model: Path, curriculum: list[dict], folder: Path) -> dict:
-    generator = _generator(model, cfg, 4 * k, f"iter {k} evaluate")
-    return evaluate_stage.evaluate_model(generator, domain, cfg.eval, curriculum, folder)
+    command = [sys.executable, "-m", "rzero.cli", "stage", name, "--run", str(run.root), "--iteration", str(k)]
+    if cfg.launch.mode == "accelerate" and name in ("challenger", "solver"):
+        accelerate = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", cfg.launch.accelerate_config]
+        command = accelerate + ["-m", "rzero.cli"] + command[3:]
+    log_file = run.root / f"iter_{k:02d}" / f"{name}.launch.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "a", encoding="utf-8") as handle:
+        done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT)
+    if done.returncode == STAGE_FAILED:
+        raise PhaseFailed(log_file.read_text(errors="replace").strip().splitlines()[-1])
+    if done.returncode != 0 or not run.is_done(k, name):
+        raise RuntimeError(f"stage {name} of iteration {k} failed (exit code {done.returncode}); see {log_file}")
+    return run.done_info(k, name)
 
 
 def phase_warnings(entry: dict, band_delta: float) -> list[str]:
@@ -140,7 +97,7 @@ def phase_warnings(entry: dict, band_delta: float) -> list[str]:
 
 def run(cfg: RunConfig, out: str | Path, resume: bool = False, log=print) -> dict:
     """Run (or resume) the whole loop in `out`; returns the summary that is also in summary.json."""
-    from rzero.generation import embedded_base_path, set_threads
+    from rzero.generation import set_threads
 
     preflight(cfg, out)
     run_dir = RunDir(out)
@@ -152,35 +109,27 @@ def run(cfg: RunConfig, out: str | Path, resume: bool = False, log=print) -> dic
     sink = MetricsSink(run_dir.root, to_dict(cfg))
     started = time.time()
 
-    def stage(k: int, name: str, body, *args) -> dict:
+    def stage(k: int, name: str) -> dict:
         if run_dir.is_done(k, name):
             log(f"iteration {k} {name}: done earlier, skipped")
             return run_dir.done_info(k, name)
-        folder = run_dir.begin(k, name)
-        t0 = time.time()
-        metrics = body(cfg, domain, k, *args, folder)
-        metrics.setdefault("seconds", round(time.time() - t0, 1))
-        run_dir.mark_done(k, name, metrics)
-        train_log = folder / "train_log.jsonl"
+        if cfg.launch.mode == "inprocess":
+            metrics = run_stage(cfg, run_dir, domain, k, name)
+        else:
+            metrics = launch_stage(cfg, run_dir, k, name)
+        train_log = run_dir.stage(k, name) / "train_log.jsonl"
         sink.stage(k, name, metrics, read_jsonl(train_log) if train_log.exists() else None)
         write_metrics_jsonl(run_dir, cfg.iterations)
         log(f"iteration {k} {name}: {metrics['seconds']:.0f}s")
         return metrics
 
-    challenger = solver = embedded_base_path() if cfg.model.path == "embedded" else Path(cfg.model.path)
-    entry = {"iteration": 0, "evaluate": stage(0, "evaluate", _evaluate, solver, [])}
+    entry = {"iteration": 0, "evaluate": stage(0, "evaluate")}
     summary = {"config": to_dict(cfg), "iterations": [entry]}
     log(iteration_line(entry, time.time() - started))
     for k in range(1, cfg.iterations + 1):
         try:  # a phase that produces NaN weights stops the run; its stage has no DONE marker
-            entry = {"iteration": k, "challenger": stage(k, "challenger", _challenger, challenger, solver)}
-            if entry["challenger"].get("trained"):
-                challenger = run_dir.stage(k, "challenger") / "model"
-            entry["curriculum"] = stage(k, "curriculum", _curriculum, challenger, solver)
-            curriculum = read_jsonl(run_dir.stage(k, "curriculum") / "curriculum.jsonl")
-            entry["solver"] = stage(k, "solver", _solver, solver, curriculum)
-            solver = run_dir.stage(k, "solver") / "model"
-            entry["evaluate"] = stage(k, "evaluate", _evaluate, solver, curriculum)
+            entry = {"iteration": k, **{name: stage(k, name) for name in ("challenger", "curriculum", "solver")}}
+            entry["evaluate"] = stage(k, "evaluate")
         except PhaseFailed as error:
             summary["stopped"] = {"iteration": k, "reason": str(error)}
             log(f"error: iteration {k}: {error}")

@@ -1,0 +1,135 @@
+"""The stages of one iteration as the loop runs them: inputs resolved from the run directory,
+the stage modules called, artifacts written, the DONE marker set.
+
+Every input of a stage is derived from the run directory and the config alone (which Challenger and
+Solver checkpoints are current, which curriculum to train on), so a stage runs the same in the loop's
+process, in a subprocess (`rzero stage NAME --run DIR --iteration K`) or under `accelerate launch`,
+and after a crash. The stage modules never import each other; this is the glue between them.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rzero import challenger as challenger_stage
+from rzero import curriculum as curriculum_stage
+from rzero import evaluate as evaluate_stage
+from rzero import solver as solver_stage
+from rzero.config import RunConfig
+from rzero.domains import Domain
+from rzero.probe import load_probe, probe_figures
+from rzero.rundir import RunDir, read_jsonl, write_jsonl
+
+STAGES = ("challenger", "curriculum", "solver", "evaluate")
+
+
+def _generator(path: Path, cfg: RunConfig, seed_offset: int, label: str):
+    from rzero.generation import HFGenerator
+
+    seed = cfg.seed * 1000 + seed_offset
+    return HFGenerator.from_pretrained(path, device=cfg.model.device, seed=seed, label=label)
+
+
+def _challenger(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver: Path, folder: Path) -> dict:
+    """C(k-1) -> C(k), rewarded through the frozen S(k-1)."""
+    if not cfg.challenger.train:
+        return {"trained": False}
+    records, metrics = challenger_stage.train_challenger(
+        challenger,
+        _generator(solver, cfg, 4 * k + 1, f"iter {k} solver votes"),
+        domain,
+        cfg.challenger,
+        folder,
+        cfg.solver.max_new_tokens,
+        cfg.seed + k,
+        cfg.model.device,
+    )
+    write_jsonl(folder / "questions.jsonl", records)
+    return {"trained": True, **metrics}
+
+
+def _curriculum(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver: Path, folder: Path) -> dict:
+    """C(k) poses the pool, the pre-update S(k-1) labels it, the band is kept."""
+    rows, kept, metrics = curriculum_stage.build_curriculum(
+        _generator(challenger, cfg, 4 * k + 2, f"iter {k} question pool"),
+        _generator(solver, cfg, 4 * k + 3, f"iter {k} pseudo-labels"),
+        domain,
+        cfg.curriculum,
+        cfg.challenger.max_new_tokens,
+        cfg.solver.max_new_tokens,
+    )
+    write_jsonl(folder / "pool.jsonl", rows)
+    write_jsonl(folder / "curriculum.jsonl", kept)
+    if cfg.eval.probe_file:  # evaluation only: the same votes on labelled questions, never a curriculum
+        pairs = load_probe(cfg.eval.probe_file, cfg.eval.probe_questions)
+        solver_votes = _generator(solver, cfg, 4 * k + 3, f"iter {k} probe votes")
+        probe_rows = curriculum_stage.label_questions(
+            solver_votes, domain, [q for q, _ in pairs], cfg.curriculum, cfg.solver.max_new_tokens
+        )
+        metrics.update(probe_figures(probe_rows, [a for _, a in pairs], domain.equivalent))
+        write_jsonl(folder / "probe.jsonl", probe_rows)
+    return metrics
+
+
+def _solver(cfg: RunConfig, domain: Domain, k: int, solver: Path, curriculum: list[dict], folder: Path) -> dict:
+    """S(k-1) -> S(k) on the curriculum's questions and pseudo-labels (oracle fields stripped).
+    An empty curriculum skips training: S(k) is S(k-1), and the DONE info says why."""
+    rows = curriculum_stage.solver_rows(curriculum)
+    records, metrics = solver_stage.train_solver(
+        solver, rows, domain, cfg.solver, folder, cfg.seed + k, cfg.model.device
+    )
+    write_jsonl(folder / "rollouts.jsonl", records)
+    return metrics
+
+
+def _evaluate(cfg: RunConfig, domain: Domain, k: int, model: Path, curriculum: list[dict], folder: Path) -> dict:
+    generator = _generator(model, cfg, 4 * k, f"iter {k} evaluate")
+    return evaluate_stage.evaluate_model(generator, domain, cfg.eval, curriculum, folder)
+
+
+def base_model(cfg: RunConfig) -> Path:
+    from rzero.generation import embedded_base_path
+
+    return embedded_base_path() if cfg.model.path == "embedded" else Path(cfg.model.path)
+
+
+def solver_before(run: RunDir, cfg: RunConfig, k: int) -> Path:
+    """S(k-1): the Solver that iteration k starts from."""
+    return run.stage(k - 1, "solver") / "model" if k > 1 else base_model(cfg)
+
+
+def challenger_after(run: RunDir, cfg: RunConfig, k: int) -> Path:
+    """The latest trained Challenger of iterations 1..k (the base model when none was trained)."""
+    for j in range(k, 0, -1):
+        if run.is_done(j, "challenger") and run.done_info(j, "challenger").get("trained"):
+            return run.stage(j, "challenger") / "model"
+    return base_model(cfg)
+
+
+def stage_arguments(run: RunDir, cfg: RunConfig, k: int, name: str) -> tuple:
+    """What the body of stage `name` of iteration k needs besides (cfg, domain, k, folder)."""
+    if name == "challenger":
+        return challenger_after(run, cfg, k - 1), solver_before(run, cfg, k)
+    if name == "curriculum":
+        return challenger_after(run, cfg, k), solver_before(run, cfg, k)
+    curriculum = read_jsonl(run.stage(k, "curriculum") / "curriculum.jsonl") if k > 0 else []
+    if name == "solver":
+        return solver_before(run, cfg, k), curriculum
+    if name == "evaluate":
+        return (run.stage(k, "solver") / "model" if k > 0 else base_model(cfg)), curriculum
+    raise ValueError(f"unknown stage {name!r} (stages: {', '.join(STAGES)})")
+
+
+BODIES = {"challenger": _challenger, "curriculum": _curriculum, "solver": _solver, "evaluate": _evaluate}
+
+
+def run_stage(cfg: RunConfig, run: RunDir, domain: Domain, k: int, name: str) -> dict:
+    """Run one stage in this process: a clean folder, the body, the DONE marker (written last)."""
+    arguments = stage_arguments(run, cfg, k, name)
+    folder = run.begin(k, name)
+    started = time.time()
+    metrics = BODIES[name](cfg, domain, k, *arguments, folder)
+    metrics.setdefault("seconds", round(time.time() - started, 1))
+    run.mark_done(k, name, metrics)
+    return metrics
