@@ -26,3 +26,19 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", "--dry-run", "--out", str(out), "iterations=2"]) == 0
     assert "2 iterations" in capsys.readouterr().out and not out.exists()
+
+
+def test_every_shipped_config_validates_and_plans(capsys):
+    from pathlib import Path
+
+    configs = sorted(DEFAULT_CONFIG.parent.glob("*.yaml"))
+    assert {c.name for c in configs} >= {"default.yaml", "paper.yaml", "qwen3-4b-base.yaml", "qwen3-8b-base.yaml"}
+    for path in configs:
+        cfg = load_config(path)
+        if cfg.launch.accelerate_config:
+            assert (Path(__file__).resolve().parents[1] / cfg.launch.accelerate_config).is_file()
+        assert main(["run", "--config", str(path), "--dry-run"]) == 0
+    lora = load_config(DEFAULT_CONFIG.parent / "qwen3-4b-base-1gpu-lora.yaml")
+    assert lora.model.lora_rank == 64 and lora.launch.mode == "subprocess"
+    assert lora.curriculum.votes_per_question == 10 and lora.curriculum.band_delta == 0.25
+    assert "launcher" in capsys.readouterr().out

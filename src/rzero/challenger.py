@@ -139,6 +139,7 @@ def train_challenger(
     solver_max_new_tokens: int,
     seed: int,
     device: str = "cpu",
+    lora_rank: int = 0,
 ) -> tuple[list[dict], dict]:
     """GRPO on the Challenger in `model_dir`; saves the trained model to out_dir/model.
 
@@ -148,7 +149,7 @@ def train_challenger(
 
     started = time.time()
     reward = ChallengerRewardFunction(domain, solver, cfg, solver_max_new_tokens)
-    phase = phase_for(cfg, cfg.prompts_per_step, cfg.rollouts_per_prompt, seed, device)
+    phase = phase_for(cfg, cfg.prompts_per_step, cfg.rollouts_per_prompt, seed, device, lora_rank)
     prompts = [domain.challenger_prompt()] * (cfg.grpo_steps * cfg.prompts_per_step)
     shown = ("reward", "challenger/uncertainty", "challenger/repetition", "challenger/well_formed", "kl")
     train_phase(model_dir, prompt_dataset(prompts), [reward], phase, out_dir, "challenger GRPO", shown)

@@ -27,6 +27,7 @@ class ModelConfig:
     path: str = "embedded"  # a Hugging Face model folder, or "embedded" for the shipped base model
     device: str = "cpu"
     threads: int = 0  # torch threads; 0 = all cores
+    lora_rank: int = 0  # > 0: train LoRA adapters (PEFT, all linear layers), saved merged for generation
 
 
 @dataclass
@@ -147,6 +148,7 @@ _NON_NEGATIVE = [
     "eval.problems",
     "challenger.penalty_lambda",
     "model.threads",
+    "model.lora_rank",
     "challenger.learning_rate",
     "solver.learning_rate",
 ]

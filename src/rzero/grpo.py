@@ -53,9 +53,12 @@ class GRPOPhase:
     sequences_per_micro_batch: int = 0  # 0 = the whole round in one forward/backward pass
     seed: int = 0
     device: str = "cpu"
+    lora_rank: int = 0  # > 0: LoRA adapters (alpha = 2 x rank) on every linear layer, merged after the phase
 
 
-def phase_for(role_cfg, prompts_per_step: int, rollouts_per_prompt: int, seed: int, device: str) -> GRPOPhase:
+def phase_for(
+    role_cfg, prompts_per_step: int, rollouts_per_prompt: int, seed: int, device: str, lora_rank: int = 0
+) -> GRPOPhase:
     """The phase of a role config (`ChallengerConfig` or `SolverConfig`): both carry grpo_steps,
     learning_rate, kl_coef, temperature, top_p and max_new_tokens under the same names."""
     return GRPOPhase(
@@ -69,6 +72,7 @@ def phase_for(role_cfg, prompts_per_step: int, rollouts_per_prompt: int, seed: i
         max_new_tokens=role_cfg.max_new_tokens,
         seed=seed,
         device=device,
+        lora_rank=lora_rank,
     )
 
 
@@ -173,12 +177,20 @@ def build_trainer(
         reward_weights=reward_weights,
         **device_arguments(phase.device, phase.seed),
     )
+    peft_config = None
+    if phase.lora_rank:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(
+            r=phase.lora_rank, lora_alpha=2 * phase.lora_rank, target_modules="all-linear", task_type="CAUSAL_LM"
+        )
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
+        peft_config=peft_config,
     )
     trainer.remove_callback(ProgressCallback)
     trainer.remove_callback(PrinterCallback)  # the default when transformers' logging is quiet
@@ -213,6 +225,8 @@ def train_phase(
         trainer.train()
         write_jsonl(out_dir / "train_log.jsonl", trainer.state.log_history)
         model = trainer.model
+        if phase.lora_rank:  # generation backends (vLLM included) load plain checkpoints
+            model = model.merge_and_unload()
         check_finite(model, trainer.state.log_history, label)
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)  # save_strategy "no": nothing of value
     model.save_pretrained(out_dir / "model")

@@ -44,6 +44,7 @@ def _challenger(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver
         cfg.solver.max_new_tokens,
         cfg.seed + k,
         cfg.model.device,
+        cfg.model.lora_rank,
     )
     write_jsonl(folder / "questions.jsonl", records)
     return {"trained": True, **metrics}
@@ -77,7 +78,7 @@ def _solver(cfg: RunConfig, domain: Domain, k: int, solver: Path, curriculum: li
     An empty curriculum skips training: S(k) is S(k-1), and the DONE info says why."""
     rows = curriculum_stage.solver_rows(curriculum)
     records, metrics = solver_stage.train_solver(
-        solver, rows, domain, cfg.solver, folder, cfg.seed + k, cfg.model.device
+        solver, rows, domain, cfg.solver, folder, cfg.seed + k, cfg.model.device, cfg.model.lora_rank
     )
     write_jsonl(folder / "rollouts.jsonl", records)
     return metrics

@@ -68,6 +68,14 @@ def describe(cfg: RunConfig, model_dir: Path) -> list[str]:
         f"<= {so_sequences * so.max_new_tokens:,} tokens",
         f"  evaluate   greedy on {heldout} problems"
         + (f", plus {ev.votes_per_question} samples each (mean@k, maj@k)" if ev.votes_per_question else ""),
-        "launcher: in-process (one process, the stages in sequence)",
     ]
+    launch = {
+        "inprocess": "launcher: in-process (one process, the stages in sequence)",
+        "subprocess": "launcher: every stage as its own process (`rzero stage NAME --run DIR --iteration K`)",
+        "accelerate": f"launcher: GRPO phases under `accelerate launch --config_file {cfg.launch.accelerate_config}`, "
+        "the other stages as their own processes",
+    }
+    lines.append(launch[cfg.launch.mode])
+    if cfg.model.lora_rank:
+        lines.append(f"LoRA rank {cfg.model.lora_rank} on every linear layer, merged into the saved checkpoints")
     return lines
