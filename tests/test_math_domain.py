@@ -158,3 +158,31 @@ def test_math_votes_agree_with_score_and_vote_statistics(domain):
         f"p_hat histogram (votes of 8 -> questions) {histogram}"
     )
     assert total == 800 and agree / total >= 0.98
+
+
+@pytest.mark.parametrize(
+    "question, dropped",
+    [
+        ("Prove that there are infinitely many primes.", True),
+        ("Show that $x^2 \\ge 0$ for all real $x$.", True),
+        ("Find the sum of the roots of $x^2 - 5x + 6$.", False),
+        ("What is the improvement of $a$ over $b$?", False),
+    ],
+)
+def test_proof_questions_are_not_well_formed(question, dropped):
+    assert (MathDomain().parse_question(f"<question>{question}</question>") is None) is dropped
+
+
+@pytest.mark.parametrize(
+    "answer, prose",
+    [
+        ("\\frac{1}{2}", False),
+        ("12 \\text{ meters per second}", False),
+        ("\\sqrt{3} \\pi", False),
+        ("x = 3 or x = 4", False),
+        ("The answer depends on the value of n", True),
+        ("it cannot be determined", True),
+    ],
+)
+def test_prose_answers_count_as_missing(answer, prose):
+    assert (MathDomain().extract_answer(f"so \\boxed{{{answer}}}") is None) is prose

@@ -35,7 +35,13 @@ def _verify_in_process(gold: str, predicted: str) -> bool:
     return bool(verify(gold_parsed, predicted_parsed))
 
 
+STARTUP_TIMEOUT_S = 120.0  # a new worker imports math-verify and sympy first; not charged to any check
+
+
 def _worker_main(conn) -> None:  # runs in the worker process
+    import math_verify  # noqa: F401  (the slow imports happen before the worker says it is ready)
+
+    conn.send("ready")
     while True:
         try:
             job = conn.recv()
@@ -60,6 +66,20 @@ class _Worker:
         self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True)
         self.process.start()
         child.close()
+        self.ready = False
+
+    def poll_ready(self) -> bool:
+        """Whether the worker has imported its grader, without waiting."""
+        if not self.ready and self.conn.poll(0):
+            self.ready = self.conn.recv() == "ready"
+        return self.ready
+
+    def wait_ready(self) -> None:
+        """Block until the worker has imported its grader (raises OSError if it never does)."""
+        if not self.ready:
+            if not self.conn.poll(STARTUP_TIMEOUT_S) or self.conn.recv() != "ready":
+                raise OSError("verify worker did not start")
+            self.ready = True
 
     def kill(self) -> None:
         self.process.kill()
@@ -86,11 +106,30 @@ class VerifyPool:
         atexit.register(self.close)
 
     def _acquire(self) -> _Worker:
+        """An idle worker, preferring one that is ready: all workers start at first use, and a
+        replacement (after a kill) warms up while the others serve checks, so that a check seldom
+        waits for a start-up."""
         with self._lock:
-            if self._idle.empty() and self._started < self.workers:
+            while self._started < self.workers:
                 self._started += 1
-                return _Worker(self._ctx)
-        return self._idle.get()
+                self._idle.put(_Worker(self._ctx))
+        chosen = self._idle.get()
+        if chosen.poll_ready():
+            return chosen
+        passed_over = []
+        while True:
+            try:
+                other = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if other.poll_ready():
+                passed_over.append(chosen)
+                chosen = other
+                break
+            passed_over.append(other)
+        for worker in passed_over:
+            self._idle.put(worker)
+        return chosen
 
     def check(self, gold: str, predicted: str) -> bool:
         key = (gold, predicted)
@@ -100,6 +139,7 @@ class VerifyPool:
         worker = self._acquire()
         verdict, cacheable = False, True
         try:
+            worker.wait_ready()
             worker.conn.send(key)
             if worker.conn.poll(self.timeout_s):
                 verdict = bool(worker.conn.recv())

@@ -59,6 +59,23 @@ def normalize(answer: str) -> str:
     return s
 
 
+_PROOF = re.compile(r"\b(prove|proof|show that|demonstrate that|justify)\b", re.I)
+_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def asks_for_proof(question: str) -> bool:
+    """Questions whose answer is an argument, not a value (the reference code drops them)."""
+    return _PROOF.search(question) is not None
+
+
+def is_prose(answer: str) -> bool:
+    """An answer that is a sentence rather than a value: three or more words outside LaTeX commands
+    and `\\text{}` units (the reference code drops questions whose answers contain prose)."""
+    bare = _LATEX_COMMAND.sub(" ", _TEXT_WRAP.sub(" ", answer))
+    return len(_WORD.findall(bare)) >= 3
+
+
 class MathDomain:
     """Boxed-answer math. Question generation by the Challenger uses `<question>` tags."""
 
@@ -89,10 +106,12 @@ class MathDomain:
         start = completion.find("<question>")
         end = completion.find("</question>", start + 1) if start != -1 else -1
         question = completion[start + len("<question>") : end].strip() if end != -1 else ""
-        return question or None
+        return question if question and not asks_for_proof(question) else None
 
     def extract_answer(self, completion: str) -> str | None:
-        return extract_answer(completion, self.fallbacks)
+        """The final answer, or None when it is prose (it then counts as missing in the vote)."""
+        answer = extract_answer(completion, self.fallbacks)
+        return None if answer is None or is_prose(answer) else answer
 
     def equivalent(self, a: str, b: str) -> bool:
         if normalize(a) == normalize(b):
