@@ -71,7 +71,7 @@ def test_evaluate_model_uses_the_subset_and_checks_the_curriculum():
         question = prompt.split("\n")[0].removeprefix("Problem: ")
         return "\\boxed{" + D.oracle(question) + "}"
 
-    cfg = SimpleNamespace(problems=16, votes_per_question=0, temperature=1.0, max_new_tokens=8)
+    cfg = SimpleNamespace(problems=16, votes_per_question=0, temperature=1.0, max_new_tokens=8, benchmarks="")
     curriculum = [
         {"question": "1+1", "pseudo_label": "2", "oracle_answer": "2", "pseudo_label_correct": True},
         {"question": "2*3", "pseudo_label": "5", "oracle_answer": "6", "pseudo_label_correct": False},
@@ -80,3 +80,32 @@ def test_evaluate_model_uses_the_subset_and_checks_the_curriculum():
     assert metrics["problems"] == 16 and metrics["greedy_accuracy"] == 1.0
     assert metrics["pseudo_label_accuracy"] == 0.5
     assert metrics["accuracy_on_own_curriculum"] == 1.0  # scored against the oracle, not the pseudo-label
+
+
+def test_math_benchmarks_in_the_evaluation_stage(tmp_path):
+    """The math domain end to end through evaluation: benchmark files, prompts, extraction, equivalence."""
+    import json
+
+    from rzero.config import EvalConfig
+    from rzero.domains.math import MathDomain
+    from rzero.evaluate import evaluate_model
+    from rzero.generation import ScriptedGenerator
+
+    data = tmp_path / "data"
+    (data / "gsm8k").mkdir(parents=True)
+    (data / "aime24").mkdir()
+    (data / "gsm8k" / "test.jsonl").write_text(
+        "".join(json.dumps({"question": f"What is {i}+1?", "answer": f"so #### {i + 1}"}) + "\n" for i in range(4))
+    )
+    (data / "aime24" / "test.jsonl").write_text(json.dumps({"problem": "Find 2*3.", "answer": "6"}) + "\n")
+
+    def script(prompt, index):  # right on gsm8k items 0 and 1, wrong elsewhere
+        if "What is 0+1" in prompt or "What is 1+1" in prompt:
+            return f"... \\boxed{{{int(prompt.split('What is ')[1].split('+')[0]) + 1}}}"
+        return "\\boxed{41}"
+
+    cfg = EvalConfig(benchmarks="gsm8k,aime24", data_dir=str(data), max_new_tokens=16)
+    metrics = evaluate_model(ScriptedGenerator(script), MathDomain(), cfg, [])
+    assert metrics["benchmarks"]["gsm8k"]["greedy_accuracy"] == 0.5
+    assert metrics["benchmarks"]["aime24"]["greedy_accuracy"] == 0.0
+    assert metrics["benchmark_average"] == metrics["greedy_accuracy"] == 0.25

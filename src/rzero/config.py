@@ -79,6 +79,8 @@ class EvalConfig:
     max_new_tokens: int = 320
     problems: int = 0  # evaluate an evenly spread subset of the held-out set; 0 = all of it
     probe_file: str = ""  # labelled JSONL: per-iteration pseudo-label accuracy (evaluation only)
+    benchmarks: str = ""  # comma-separated, e.g. gsm8k,math500 (rzero.mathbench); problems = per-benchmark limit
+    data_dir: str = "../shared/data"  # folder of <benchmark>/test.jsonl files
     probe_questions: int = 200
 
 
@@ -325,6 +327,12 @@ def preflight(cfg: RunConfig, out: str | Path) -> None:
             raise ConfigError(f"model.device={cfg.model.device}: only {torch.cuda.device_count()} CUDA devices")
     if cfg.launch.accelerate_config and not Path(cfg.launch.accelerate_config).is_file():
         raise ConfigError(f"launch.accelerate_config {cfg.launch.accelerate_config} does not exist")
+    for name in filter(None, cfg.eval.benchmarks.split(",")):
+        if not (Path(cfg.eval.data_dir) / name.strip() / "test.jsonl").is_file():
+            raise ConfigError(
+                f"eval.benchmarks: {Path(cfg.eval.data_dir) / name.strip() / 'test.jsonl'} does not exist "
+                "(set eval.data_dir to the folder that holds <benchmark>/test.jsonl)"
+            )
     if cfg.eval.probe_file and not Path(cfg.eval.probe_file).is_file():
         raise ConfigError(f"eval.probe_file {cfg.eval.probe_file} does not exist (a JSONL of question and answer)")
     if cfg.model.threads > (os.cpu_count() or 1) * 4:

@@ -141,6 +141,21 @@ def greedy_accuracy(
     return _mean([_correct(domain, a, p.answer) for a, p in zip(answers, problems, strict=True)])
 
 
+def benchmark_figures(score, cfg) -> dict:
+    """Greedy accuracy (and mean@k, maj@k) per benchmark of `cfg.benchmarks` and their average, as
+    in the paper's tables; `cfg.problems` limits each benchmark (0 = all of it)."""
+    from rzero.mathbench import load_benchmark
+
+    per = {}
+    for name in [n.strip() for n in cfg.benchmarks.split(",") if n.strip()]:
+        problems, _, missing = load_benchmark(name, cfg.data_dir, cfg.problems)
+        figures = summarize(score(problems))
+        per[name] = {k: v for k, v in figures.items() if k != "accuracy_by_difficulty"}
+        per[name].update(problems=len(problems), rows_without_gold=len(missing))
+    average = sum(f["greedy_accuracy"] for f in per.values()) / len(per) if per else None
+    return {"benchmarks": per, "benchmark_average": average}
+
+
 def evaluate_model(generator: Generator, domain: Domain, cfg, curriculum: Sequence[dict], folder=None) -> dict:
     """The evaluation stage: held-out figures, and where the curriculum carries oracle answers, the
     pseudo-label accuracy of that curriculum and this Solver's greedy accuracy on it.
@@ -152,16 +167,18 @@ def evaluate_model(generator: Generator, domain: Domain, cfg, curriculum: Sequen
 
     from rzero.rundir import write_jsonl
 
-    results = score_problems(
-        generator,
-        domain,
-        spread_subset(domain.heldout(), cfg.problems),
-        cfg.votes_per_question,
-        cfg.temperature,
-        1.0,
-        cfg.max_new_tokens,
+    try:
+        heldout = spread_subset(domain.heldout(), cfg.problems)
+    except NotImplementedError:  # the math domain has no held-out set of its own: benchmarks only
+        heldout = []
+    score = lambda problems: score_problems(  # noqa: E731
+        generator, domain, problems, cfg.votes_per_question, cfg.temperature, 1.0, cfg.max_new_tokens
     )
-    metrics = summarize(results)
+    results = score(heldout) if heldout else []
+    metrics = summarize(results) if results else {}
+    if cfg.benchmarks:
+        metrics.update(benchmark_figures(score, cfg))
+        metrics.setdefault("greedy_accuracy", metrics["benchmark_average"])
     checked = [r for r in curriculum if "oracle_answer" in r]
     if checked:
         metrics["pseudo_label_accuracy"] = _mean([r["pseudo_label_correct"] for r in checked])

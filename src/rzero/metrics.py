@@ -29,16 +29,18 @@ def _is_number(value) -> bool:
 
 def stage_scalars(stage: str, info: dict) -> dict[str, float]:
     """The numeric figures of a stage's DONE info under its namespace; nested dictionaries of numbers
-    (accuracy by difficulty, reward parts) become `ns/name/key`."""
-    ns = NAMESPACE[stage]
+    (accuracy by difficulty, per-benchmark figures) become `ns/name/key[/...]`."""
+
+    def flatten(prefix: str, value, out: dict[str, float]) -> None:
+        if _is_number(value) or isinstance(value, bool):
+            out[prefix] = float(value)
+        elif isinstance(value, dict):
+            for key, inner in value.items():
+                flatten(f"{prefix}/{key}", inner, out)
+
     scalars: dict[str, float] = {}
     for key, value in info.items():
-        if _is_number(value) or isinstance(value, bool):
-            scalars[f"{ns}/{key}"] = float(value)
-        elif isinstance(value, dict):
-            for sub, inner in value.items():
-                if _is_number(inner):
-                    scalars[f"{ns}/{key}/{sub}"] = float(inner)
+        flatten(f"{NAMESPACE[stage]}/{key}", value, scalars)
     return scalars
 
 
