@@ -55,6 +55,7 @@ CASES = [
     ("missing model path", None, ["model.path=/nonexistent/qwen3-4b"], "model.path /nonexistent/qwen3-4b"),
     ("device name", None, ["model.device=gpu"], "model.device must be cpu, cuda, cuda:N or mps"),
     ("threads far above cores", None, ["model.threads=4096"], "model.threads=4096"),
+    ("vllm on a cpu", None, ["model.vllm=true"], "model.vllm=true needs a GPU"),
 ]
 
 

@@ -138,8 +138,7 @@ def train_challenger(
     out_dir: Path,
     solver_max_new_tokens: int,
     seed: int,
-    device: str = "cpu",
-    lora_rank: int = 0,
+    model=None,
 ) -> tuple[list[dict], dict]:
     """GRPO on the Challenger in `model_dir`; saves the trained model to out_dir/model.
 
@@ -149,7 +148,7 @@ def train_challenger(
 
     started = time.time()
     reward = ChallengerRewardFunction(domain, solver, cfg, solver_max_new_tokens)
-    phase = phase_for(cfg, cfg.prompts_per_step, cfg.rollouts_per_prompt, seed, device, lora_rank)
+    phase = phase_for(cfg, cfg.prompts_per_step, cfg.rollouts_per_prompt, seed, model)
     prompts = [domain.challenger_prompt()] * (cfg.grpo_steps * cfg.prompts_per_step)
     shown = ("reward", "challenger/uncertainty", "challenger/repetition", "challenger/well_formed", "kl")
     train_phase(model_dir, prompt_dataset(prompts), [reward], phase, out_dir, "challenger GRPO", shown)

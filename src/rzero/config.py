@@ -28,6 +28,7 @@ class ModelConfig:
     device: str = "cpu"
     threads: int = 0  # torch threads; 0 = all cores
     lora_rank: int = 0  # > 0: train LoRA adapters (PEFT, all linear layers), saved merged for generation
+    vllm: bool = False  # GPUs: vLLM for voting, pools and evaluation, and TRL's vLLM (colocate) for GRPO rollouts
 
 
 @dataclass
@@ -313,6 +314,13 @@ def preflight(cfg: RunConfig, out: str | Path) -> None:
                 f"model.path {folder} is not a Hugging Face model folder (no config.json); "
                 "use a local folder (nothing is downloaded) or model.path=embedded"
             )
+    if cfg.model.vllm:
+        import importlib.util
+
+        if cfg.model.device == "cpu":
+            raise ConfigError("model.vllm=true needs a GPU: set model.device=cuda, or model.vllm=false on CPU")
+        if importlib.util.find_spec("vllm") is None:
+            raise ConfigError('model.vllm=true but vLLM is not installed: pip install -e ".[gpu]"')
     if cfg.model.device != "cpu":
         import torch
 

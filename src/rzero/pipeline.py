@@ -25,9 +25,11 @@ STAGES = ("challenger", "curriculum", "solver", "evaluate")
 
 
 def _generator(path: Path, cfg: RunConfig, seed_offset: int, label: str):
-    from rzero.generation import HFGenerator
+    from rzero.generation import HFGenerator, VLLMGenerator
 
     seed = cfg.seed * 1000 + seed_offset
+    if cfg.model.vllm:
+        return VLLMGenerator(path, seed=seed)
     return HFGenerator.from_pretrained(path, device=cfg.model.device, seed=seed, label=label)
 
 
@@ -43,8 +45,7 @@ def _challenger(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver
         folder,
         cfg.solver.max_new_tokens,
         cfg.seed + k,
-        cfg.model.device,
-        cfg.model.lora_rank,
+        cfg.model,
     )
     write_jsonl(folder / "questions.jsonl", records)
     return {"trained": True, **metrics}
@@ -77,9 +78,7 @@ def _solver(cfg: RunConfig, domain: Domain, k: int, solver: Path, curriculum: li
     """S(k-1) -> S(k) on the curriculum's questions and pseudo-labels (oracle fields stripped).
     An empty curriculum skips training: S(k) is S(k-1), and the DONE info says why."""
     rows = curriculum_stage.solver_rows(curriculum)
-    records, metrics = solver_stage.train_solver(
-        solver, rows, domain, cfg.solver, folder, cfg.seed + k, cfg.model.device, cfg.model.lora_rank
-    )
+    records, metrics = solver_stage.train_solver(solver, rows, domain, cfg.solver, folder, cfg.seed + k, cfg.model)
     write_jsonl(folder / "rollouts.jsonl", records)
     return metrics
 

@@ -72,8 +72,7 @@ def train_solver(
     cfg: SolverConfig,
     out_dir: Path,
     seed: int,
-    device: str = "cpu",
-    lora_rank: int = 0,
+    model=None,
 ) -> tuple[list[dict], dict]:
     """GRPO on the Solver in `model_dir` over `rows` (question, pseudo_label); saves out_dir/model."""
     from rzero.grpo import phase_for, prompt_dataset, train_phase
@@ -83,7 +82,7 @@ def train_solver(
     if forbidden:
         raise ValueError(f"solver rows may hold only question and pseudo_label, found {sorted(forbidden)}")
     reward = SolverRewardFunction(domain, cfg)
-    phase = phase_for(cfg, cfg.questions_per_step, cfg.rollouts_per_question, seed, device, lora_rank)
+    phase = phase_for(cfg, cfg.questions_per_step, cfg.rollouts_per_question, seed, model)
     dataset = None
     if rows and cfg.grpo_steps > 0:
         prompts, labels = training_prompts(rows, domain, cfg.grpo_steps * cfg.questions_per_step, seed)
