@@ -339,7 +339,13 @@ def main() -> int:
             loops[variant].append(collect_loop(out))
         loops = {v: runs for v, runs in loops.items() if runs}
         sft: dict[str, list[dict]] = {}
-        if args.sft_examples and "rzero" in loops and not args.collect_only:
+        if args.collect_only:  # the SFT results that exist
+            for name in ("sft_only", "rzero_then_sft"):
+                for seed in args.seeds:
+                    path = work / name / f"seed_{seed}" / "sft.json"
+                    if path.exists() and "heldout" in json.loads(path.read_text()):
+                        sft.setdefault(name, []).append(json.loads(path.read_text()))
+        elif args.sft_examples and "rzero" in loops:
             last = json.loads((work / "rzero" / f"seed_{args.seeds[0]}" / "summary.json").read_text())
             final = f"iter_{len(last['iterations']) - 1:02d}/solver/model"
             sft_jobs = [("sft_only", None, s) for s in args.seeds]
