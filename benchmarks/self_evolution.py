@@ -225,7 +225,8 @@ def _pm(values: list[float]) -> str:
 def markdown(variants: dict, seeds: list[int]) -> str:
     """Per variant and iteration: means ± standard deviations over the seeds."""
     lines = [
-        f"Held-out greedy accuracy (512 problems, exact answers), mean ± std over seeds {seeds}",
+        f"Held-out greedy accuracy (512 problems, exact answers), mean ± std over the seeds {seeds} that finished "
+        "(n per row)",
         "",
         "| variant | iter | held-out greedy | levels 5 / 6 / 7 | pseudo-label acc | own curriculum acc "
         "| kept | mean difficulty | pool pairwise BLEU | stage s (ch/cur/sol/ev) |",
@@ -251,16 +252,17 @@ def markdown(variants: dict, seeds: list[int]) -> str:
                 f"{statistics.fmean(s.get(p) or 0 for s in seconds):.0f}"
                 for p in ("challenger", "curriculum", "solver", "evaluate")
             )
+            label = f"{name} (n={len(its)})"
             lines.append(
-                f"| {name} | {k} | {col('greedy_accuracy')} | {levels} | {col('pseudo_label_accuracy')} | "
+                f"| {label} | {k} | {col('greedy_accuracy')} | {levels} | {col('pseudo_label_accuracy')} | "
                 f"{col('accuracy_on_own_curriculum')} | {statistics.fmean(kept):.0f} | "
                 f"{col('curriculum_mean_difficulty')} | {statistics.fmean(bleu):.3f} | {stage} |"
                 if kept
-                else f"| {name} | {k} | {col('greedy_accuracy')} | {levels} | - | - | - | - | - | {stage} |"
+                else f"| {label} | {k} | {col('greedy_accuracy')} | {levels} | - | - | - | - | - | {stage} |"
             )
     for name in ("sft_only", "rzero_then_sft"):
         if name in variants:
-            lines.append(f"| {name} | - | {_pm(variants[name]['accuracy'])} | | | | | | | |")
+            lines.append(f"| {name} (n={len(variants[name]['accuracy'])}) | - | {_pm(variants[name]['accuracy'])} | | | | | | | |")
     return "\n".join(lines + diagnostics_table(variants)) + "\n"
 
 
