@@ -262,7 +262,8 @@ def markdown(variants: dict, seeds: list[int]) -> str:
             )
     for name in ("sft_only", "rzero_then_sft"):
         if name in variants:
-            lines.append(f"| {name} (n={len(variants[name]['accuracy'])}) | - | {_pm(variants[name]['accuracy'])} | | | | | | | |")
+            accuracy = variants[name]["accuracy"]
+            lines.append(f"| {name} (n={len(accuracy)}) | - | {_pm(accuracy)} | | | | | | | |")
     return "\n".join(lines + diagnostics_table(variants)) + "\n"
 
 
