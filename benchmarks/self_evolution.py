@@ -78,25 +78,15 @@ def sft_job(work: Path, name: str, model: Path | None, seed: int, threads: int, 
 
 
 def pool_diversity(pool_file: Path) -> dict:
-    """Diversity of the distinct well-formed questions of a pool: mean pairwise BLEU (lower = more
-    diverse), share of distinct token 3-grams, mean difficulty of the whole pool."""
+    """Diversity of the distinct well-formed questions of a pool (mean pairwise BLEU, lower = more
+    diverse; share of distinct token 3-grams), recomputed from pool.jsonl so that runs written before
+    the curriculum stage recorded it are measured the same way."""
+    from rzero.curriculum import question_diversity
     from rzero.domains.arithmetic import ArithmeticDomain
-    from rzero.rewards import bleu_distance_matrix
     from rzero.rundir import read_jsonl
 
-    domain = ArithmeticDomain()
-    rows = read_jsonl(pool_file)
-    questions = [r["question"] for r in rows]
-    if len(questions) < 2:
-        return {"mean_pairwise_bleu": None, "distinct_3gram_share": None}
-    distances = bleu_distance_matrix(questions, domain.bleu_tokens)
-    size = len(questions)
-    mean_bleu = 1.0 - distances.sum() / (size * (size - 1))
-    grams = [tuple(t[i : i + 3]) for q in questions for t in [domain.bleu_tokens(q)] for i in range(len(t) - 2)]
-    return {
-        "mean_pairwise_bleu": round(float(mean_bleu), 4),
-        "distinct_3gram_share": round(len(set(grams)) / len(grams), 4) if grams else None,
-    }
+    questions = [r["question"] for r in read_jsonl(pool_file)]
+    return question_diversity(questions, ArithmeticDomain().bleu_tokens)
 
 
 def _dropped_term_values(question: str) -> set[int]:

@@ -192,6 +192,7 @@ def _cmd_sft(args: argparse.Namespace) -> int:
     from rzero.domains import get_domain
     from rzero.evaluate import score_problems, summarize
     from rzero.generation import HFGenerator, embedded_base_path, set_threads
+    from rzero.rundir import atomic_write_json
     from rzero.sft import SFTSettings, fine_tune, labelled_rows
 
     set_threads(args.threads)
@@ -212,7 +213,7 @@ def _cmd_sft(args: argparse.Namespace) -> int:
     generator = HFGenerator.from_pretrained(out / "model", seed=args.seed, label="sft evaluate")
     results = score_problems(generator, domain, domain.heldout(), 0, 1.0, 1.0, args.max_new_tokens)
     figures["heldout"] = summarize(results)
-    Path(out / "sft.json").write_text(json.dumps(figures, indent=2) + "\n")
+    atomic_write_json(out / "sft.json", figures)
     held = figures["heldout"]
     levels = " ".join(f"{v:.2f}" for v in held["accuracy_by_difficulty"].values())
     print(f"held-out greedy {held['greedy_accuracy']:.3f}  by difficulty {levels}  ({figures['seconds']:.0f} s)")

@@ -102,10 +102,11 @@ class MetricsSink:
                 self.wandb = wandb.init(project=os.environ["WANDB_PROJECT"], config=config, dir=str(root))
 
     def stage(self, iteration: int, stage: str, info: dict, train_log: list[dict] | None = None) -> None:
-        for key, value in stage_scalars(stage, info).items():
+        scalars = stage_scalars(stage, info)
+        for key, value in scalars.items():
             self.writer.add_scalar(key, value, iteration)
         if self.wandb is not None:
-            self.wandb.log({"iteration": iteration, **stage_scalars(stage, info)})
+            self.wandb.log({"iteration": iteration, **scalars})
         for row in train_log or []:
             parsed = train_scalars(stage, row)
             if parsed:

@@ -53,9 +53,10 @@ def _challenger(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver
 
 def _curriculum(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver: Path, folder: Path) -> dict:
     """C(k) poses the pool, the pre-update S(k-1) labels it, the band is kept."""
+    solver_votes = _generator(solver, cfg, 4 * k + 3, f"iter {k} pseudo-labels")
     rows, kept, metrics = curriculum_stage.build_curriculum(
         _generator(challenger, cfg, 4 * k + 2, f"iter {k} question pool"),
-        _generator(solver, cfg, 4 * k + 3, f"iter {k} pseudo-labels"),
+        solver_votes,
         domain,
         cfg.curriculum,
         cfg.challenger.max_new_tokens,
@@ -65,7 +66,6 @@ def _curriculum(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver
     write_jsonl(folder / "curriculum.jsonl", kept)
     if cfg.eval.probe_file:  # evaluation only: the same votes on labelled questions, never a curriculum
         pairs = load_probe(cfg.eval.probe_file, cfg.eval.probe_questions)
-        solver_votes = _generator(solver, cfg, 4 * k + 3, f"iter {k} probe votes")
         probe_rows = curriculum_stage.label_questions(
             solver_votes, domain, [q for q, _ in pairs], cfg.curriculum, cfg.solver.max_new_tokens
         )
