@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from rzero.domains.math import MathDomain, extract_answer
-from rzero.mathbench import BENCHMARKS, load_benchmark, score_benchmark
+from rzero.domains.math import MathDomain
+from rzero.evaluate import score_problems
+from rzero.generation import ScriptedGenerator
+from rzero.mathbench import BENCHMARKS, load_benchmark
 from rzero.verify import VerifyPool
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -27,31 +29,21 @@ def test_gold_replay_scores_everything_parseable(name, domain):
     assert len(problems) > 20
     assert len(missing) <= 0.02 * (len(problems) + len(missing)), f"{name}: rows without gold {missing[:10]}"
 
-    def replay(batch):
-        # the reference solution where the file has one (its own final-answer format), else the boxed gold
-        return [
-            [extract_answer(s) if s else extract_answer(f"\\boxed{{{p.answer}}}")]
-            for p, s in zip(batch, solutions, strict=True)
-        ]
-
-    figures = score_benchmark(replay, problems, domain.equivalent)
+    # the reference solution where the file has one (its own final-answer format), else the boxed gold
+    pairs = zip(problems, solutions, strict=True)
+    replay = {domain.solver_prompt(p.question): s or f"\\boxed{{{p.answer}}}" for p, s in pairs}
+    results = score_problems(ScriptedGenerator(lambda prompt, i: replay[prompt]), domain, problems, 0)
+    figures = {
+        "problems": len(results),
+        "pass1": sum(r.greedy_correct for r in results) / len(results),
+        "wrong": [i for i, r in enumerate(results) if not r.greedy_correct],
+    }
     unparseable = figures["wrong"]
     assert len(unparseable) <= 0.02 * len(problems), f"{name}: replayed gold judged wrong at {unparseable[:10]}"
     print(
         f"{name}: {figures['problems']} problems, pass@1 of the replay {figures['pass1']:.4f}, "
         f"not parseable {unparseable}, rows without gold {missing}"
     )
-
-
-def test_score_benchmark_mean_and_majority():
-    from rzero.domains import Problem
-
-    problems = [Problem("q1", "2", 0), Problem("q2", "5", 0)]
-    answers = [["2", "2", "3", "2"], [None, "5", "4", "4"]]
-    equivalent = lambda a, b: a == b  # noqa: E731
-    figures = score_benchmark(lambda batch: answers, problems, equivalent)
-    assert figures["pass1"] == 0.5 and figures["wrong"] == [1]
-    assert figures["mean_at_k"] == pytest.approx((2 / 3 + 1 / 3) / 2) and figures["maj_at_k"] == 0.5
 
 
 def test_unknown_benchmark_and_missing_folder(tmp_path):

@@ -2,15 +2,14 @@
 
 Files follow the layout of `../shared/data` (one folder per benchmark, `test.jsonl`). Every loader
 returns `Problem`s with the gold answer as a string; where a file gives a worked solution instead
-of an answer (Minerva), the gold is its last `\\boxed{}`. Scoring is greedy pass@1 as in the paper,
-plus mean@k and maj@k when k > 0, with the math domain's extraction and equivalence. No closed-API
-re-grading.
+of an answer (Minerva), the gold is its last `\\boxed{}`. Scoring (greedy pass@1 as in the paper,
+mean@k and maj@k when k > 0) is the evaluation stage's: `rzero.evaluate.benchmark_figures`. No
+closed-API re-grading.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from rzero.domains import Problem
@@ -67,33 +66,3 @@ def load_benchmark(name: str, data_dir: str | Path, limit: int = 0) -> tuple[lis
         if limit and len(problems) == limit:
             break
     return problems, solutions, missing
-
-
-def score_benchmark(
-    answers_of: Callable[[list[Problem]], list[list[str | None]]],
-    problems: list[Problem],
-    equivalent: Callable[[str, str], bool],
-) -> dict:
-    """pass@1 of the first answer of each problem (greedy), mean@k and maj@k over the rest when
-    present. `answers_of` returns, per problem, [greedy answer, sampled answers...]."""
-    from rzero.voting import majority_vote
-
-    per_problem = answers_of(problems)
-    greedy, mean_k, maj_k, wrong = [], [], [], []
-    for index, (problem, answers) in enumerate(zip(problems, per_problem, strict=True)):
-        first = answers[0]
-        ok = first is not None and equivalent(first, problem.answer)
-        greedy.append(ok)
-        if not ok:
-            wrong.append(index)
-        samples = answers[1:]
-        if samples:
-            right = [a is not None and equivalent(a, problem.answer) for a in samples]
-            mean_k.append(sum(right) / len(right))
-            label = majority_vote(samples, equivalent).pseudo_label
-            maj_k.append(label is not None and equivalent(label, problem.answer))
-    figures = {"problems": len(problems), "pass1": sum(greedy) / len(greedy) if greedy else None, "wrong": wrong}
-    if mean_k:
-        figures["mean_at_k"] = sum(mean_k) / len(mean_k)
-        figures["maj_at_k"] = sum(maj_k) / len(maj_k)
-    return figures
