@@ -21,3 +21,25 @@ def test_vllm_generator_on_the_embedded_model():
         domain.equivalent(domain.extract_answer(o[0].text) or "", p.answer) for p, o in zip(easy, out, strict=True)
     )
     assert right >= 14 and all(len(o) == 2 for o in out)
+
+
+def test_vllm_serve_as_the_frozen_solver(tmp_path):
+    """`vllm serve` started by ManagedServer on the embedded model; OpenAIGenerator gets n samples."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("vllm")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from rzero.domains.arithmetic import ArithmeticDomain
+    from rzero.generation import Sampling, embedded_base_path
+    from rzero.remote import ManagedServer, OpenAIGenerator, free_port, vllm_serve_argv
+
+    domain = ArithmeticDomain()
+    port = free_port()
+    argv = vllm_serve_argv(embedded_base_path(), port, gpu_memory_utilization=0.2)
+    with ManagedServer(argv, port, log_file=tmp_path / "vllm.log", startup_timeout_s=600) as server:
+        generator = OpenAIGenerator(server.url, "solver", seed=0)
+        easy = [p for p in domain.heldout() if p.difficulty == 1][:8]
+        out = generator.generate([domain.solver_prompt(p.question) for p in easy], Sampling(3, 1.0, 1.0, 64))
+    assert all(len(o) == 3 for o in out)
+    answers = [domain.extract_answer(c.text) for o in out for c in o]
+    assert sum(a is not None for a in answers) >= 20

@@ -42,3 +42,16 @@ def test_every_shipped_config_validates_and_plans(capsys):
     assert lora.model.lora_rank == 64 and lora.launch.mode == "subprocess"
     assert lora.curriculum.votes_per_question == 10 and lora.curriculum.band_delta == 0.25
     assert "launcher" in capsys.readouterr().out
+
+
+def test_lora_parameter_count_matches_peft(tiny_model_dir):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from rzero.plan import lora_parameter_count
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
+    trained = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+    assert lora_parameter_count(tiny_model_dir, 4) == trained
+    assert lora_parameter_count(tiny_model_dir, 0) is None

@@ -1,4 +1,4 @@
-"""Command line: `rzero run | stage | report | eval | sft | pretrain-base`."""
+"""Command line: `rzero run | stage | worker | report | eval | sft | pretrain-base`."""
 
 from __future__ import annotations
 
@@ -10,29 +10,67 @@ from pathlib import Path
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rzero.domains import get_domain
-    from rzero.evaluate import question_validity, score_problems, spread_subset, summarize
+    from rzero.config import EvalConfig
+    from rzero.domains import get_domain, with_chat_template
+    from rzero.evaluate import benchmark_figures, question_validity, score_problems, spread_subset, summarize
     from rzero.generation import HFGenerator, embedded_base_path, set_threads
 
     threads = set_threads(args.threads)
     model_dir = Path(args.model) if args.model else embedded_base_path()
-    domain = get_domain(args.domain)
-    problems = spread_subset(domain.heldout(), args.problems)
+    if args.domain == "math" and not args.benchmarks:
+        print("rzero eval: the math domain is evaluated on benchmarks: pass --benchmarks", file=sys.stderr)
+        return 2
+    domain = with_chat_template(get_domain(args.domain), model_dir, args.chat_template)
+    problems = spread_subset(domain.heldout(), args.problems) if args.domain == "arithmetic" else []
     print(
         f"rzero eval: model {model_dir}  domain {domain.name}  {len(problems)} held-out problems  "
-        f"{args.votes} votes at T={args.temperature}  {threads} threads",
+        f"benchmarks {args.benchmarks or '-'}  {args.votes} votes at T={args.temperature}  {threads} threads",
         flush=True,
     )
     started = time.time()
     generator = HFGenerator.from_pretrained(model_dir, seed=args.seed)
-    results = score_problems(generator, domain, problems, args.votes, args.temperature, 1.0, args.max_new_tokens)
-    figures = summarize(results)
-    figures.update(question_validity(generator, domain, samples=args.challenger_samples))
+
+    def score(items, scorer):
+        return score_problems(generator, scorer, items, args.votes, args.temperature, 1.0, args.max_new_tokens)
+
+    figures: dict = {}
+    if problems:
+        figures.update(summarize(score(problems, domain)))
+        figures.update(question_validity(generator, domain, samples=args.challenger_samples))
+    if args.benchmarks:
+        suites = EvalConfig(benchmarks=args.benchmarks, data_dir=args.data_dir, problems=args.problems)
+        try:
+            figures.update(benchmark_figures(score, domain, suites))
+        except (ValueError, FileNotFoundError) as error:
+            print(f"rzero eval: {error}", file=sys.stderr)
+            return 2
     figures["wall_seconds"] = round(time.time() - started, 1)
-    _print_figures(figures)
+    if problems:
+        _print_figures(figures)
+    if args.benchmarks:
+        print_benchmarks([("model", figures)])
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return 0
+
+
+def print_benchmarks(rows: list[tuple[str, dict]]) -> None:
+    """Greedy accuracy per benchmark and the paper's averages, one row per (label, metrics)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    names = list(dict.fromkeys(n for _, m in rows for n in m.get("benchmarks", {})))
+    averages = [a for a in ("math_average", "general_average") if any(m.get(a) is not None for _, m in rows)]
+    if not names:
+        return
+    table = Table(title="greedy accuracy (%) per benchmark, as in the paper's tables")
+    for column in ["", *names, *averages]:
+        table.add_column(column, justify="right")
+    for label, metrics in rows:
+        per = metrics.get("benchmarks", {})
+        cells = [per[n]["greedy_accuracy"] if n in per else None for n in names] + [metrics.get(a) for a in averages]
+        table.add_row(label, *("-" if v is None else f"{100 * v:.2f}" for v in cells))
+    Console(width=max(Console().width, 120)).print(table)
 
 
 def _print_figures(figures: dict) -> None:
@@ -109,11 +147,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_stage(args: argparse.Namespace) -> int:
     """One stage of one iteration of an existing run directory (what launch.mode subprocess runs)."""
     from rzero.config import ConfigError, load_config
-    from rzero.domains import get_domain
     from rzero.generation import set_threads
     from rzero.grpo import PhaseFailed
     from rzero.loop import STAGE_FAILED
-    from rzero.pipeline import run_stage
+    from rzero.pipeline import build_domain, run_stage
     from rzero.rundir import RunDir
 
     run = RunDir(args.run)
@@ -127,11 +164,19 @@ def _cmd_stage(args: argparse.Namespace) -> int:
         return 0
     set_threads(cfg.model.threads)
     try:
-        metrics = run_stage(cfg, run, get_domain(cfg.domain), args.iteration, args.name)
+        metrics = run_stage(cfg, run, build_domain(cfg), args.iteration, args.name)
     except PhaseFailed as error:
         print(str(error), flush=True)
         return STAGE_FAILED
     print(f"iteration {args.iteration} {args.name}: {metrics['seconds']:.0f}s")
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from rzero.worker import follow
+
+    joined = follow(args.run, args.machine_rank, args.poll_seconds)
+    print(f"rzero worker: the run in {args.run} has ended; joined {joined} GRPO phases")
     return 0
 
 
@@ -186,6 +231,7 @@ def print_results(summary: dict) -> None:
             f"{seconds:.0f}",
         )
     Console(width=max(Console().width, 120)).print(table)
+    print_benchmarks([(f"iteration {it['iteration']}", it["evaluate"]) for it in summary["iterations"]])
 
 
 def _cmd_sft(args: argparse.Namespace) -> int:
@@ -253,18 +299,27 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--iteration", type=int, required=True)
     st.set_defaults(func=_cmd_stage)
 
+    wk = sub.add_parser("worker", help="on nodes 1..N-1: join the multi-node GRPO phases of a run driven by node 0")
+    wk.add_argument("--run", required=True, help="the run directory of `rzero run` on node 0 (shared file system)")
+    wk.add_argument("--machine-rank", type=int, required=True, help="this node's rank, 1..num_machines-1")
+    wk.add_argument("--poll-seconds", type=float, default=2.0)
+    wk.set_defaults(func=_cmd_worker)
+
     rp = sub.add_parser("report", help="write RUN/report/report.html (plots embedded) and its PNGs")
     rp.add_argument("runs", nargs="+", help="run directories; the first is described, all are overlaid")
     rp.add_argument("--out", help="output folder (default: FIRST_RUN/report)")
     rp.set_defaults(func=_cmd_report)
 
-    ev = sub.add_parser("eval", help="evaluate a model on the domain's held-out problems")
+    ev = sub.add_parser("eval", help="evaluate a model on the domain's held-out problems and/or benchmarks")
     ev.add_argument("--model", help="Hugging Face model folder (default: the embedded base model)")
-    ev.add_argument("--domain", default="arithmetic")
+    ev.add_argument("--domain", default="arithmetic", choices=["arithmetic", "math"])
+    ev.add_argument("--benchmarks", default="", help="comma-separated, e.g. gsm8k,math500,aime24,mmlu_pro,bbeh")
+    ev.add_argument("--data-dir", default="../shared/data", help="folder of <benchmark>/test.jsonl")
+    ev.add_argument("--chat-template", default="auto", choices=["auto", "never"])
     ev.add_argument("--votes", type=int, default=10, help="sampled answers per problem (maj@k, mean@k)")
     ev.add_argument("--temperature", type=float, default=1.0)
     ev.add_argument("--max-new-tokens", type=int, default=320)
-    ev.add_argument("--problems", type=int, default=0, help="evaluate an evenly spread subset (0 = all)")
+    ev.add_argument("--problems", type=int, default=0, help="held-out subset / per-benchmark limit (0 = all)")
     ev.add_argument("--challenger-samples", type=int, default=200)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")

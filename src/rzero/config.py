@@ -28,7 +28,11 @@ class ModelConfig:
     device: str = "cpu"
     threads: int = 0  # torch threads; 0 = all cores
     lora_rank: int = 0  # > 0: train LoRA adapters (PEFT, all linear layers), saved merged for generation
-    vllm: bool = False  # GPUs: vLLM for voting, pools and evaluation, and TRL's vLLM (colocate) for GRPO rollouts
+    vllm: bool = False  # GPUs: vLLM for voting, pools and evaluation, and TRL's vLLM for GRPO rollouts
+    vllm_mode: Literal["colocate", "server"] = "colocate"  # TRL rollouts on the training GPUs, or in a
+    # `trl vllm-serve` process that rzero starts per GRPO phase on vllm_server_devices
+    vllm_server_devices: str = ""  # CUDA_VISIBLE_DEVICES of that server, e.g. "7"
+    chat_template: Literal["auto", "never"] = "auto"  # auto: use the tokenizer's chat template if it has one
 
 
 @dataclass
@@ -48,6 +52,8 @@ class ChallengerConfig:
     repetition_penalty: bool = True
     bleu_tau: float = 0.5  # clustering distance threshold
     penalty_lambda: float = 1.0
+    solver_server_devices: str = ""  # e.g. "4,5,6,7": the frozen Solver as a `vllm serve` process on these GPUs
+    sequences_per_micro_batch: int = 0  # per process and forward pass; 0 = a process's whole share of the step
 
 
 @dataclass
@@ -71,6 +77,7 @@ class SolverConfig:
     top_p: float = 1.0
     max_new_tokens: int = 256
     reward_variant: Literal["binary", "reference"] = "binary"
+    sequences_per_micro_batch: int = 0  # per process and forward pass; 0 = a process's whole share of the step
 
 
 @dataclass
@@ -80,7 +87,7 @@ class EvalConfig:
     max_new_tokens: int = 320
     problems: int = 0  # evaluate an evenly spread subset of the held-out set; 0 = all of it
     probe_file: str = ""  # labelled JSONL: per-iteration pseudo-label accuracy (evaluation only)
-    benchmarks: str = ""  # comma-separated, e.g. gsm8k,math500 (rzero.mathbench); problems = per-benchmark limit
+    benchmarks: str = ""  # comma-separated, e.g. gsm8k,math500 (rzero.evalsets); problems = per-benchmark limit
     data_dir: str = "../shared/data"  # folder of <benchmark>/test.jsonl files
     probe_questions: int = 200
 
@@ -106,6 +113,10 @@ class LaunchConfig:
 
     mode: Literal["inprocess", "subprocess", "accelerate"] = "inprocess"
     accelerate_config: str = ""
+    train_devices: str = ""  # CUDA_VISIBLE_DEVICES of stage processes (keep server GPUs free); "" = inherit
+    server_host: str = (
+        "127.0.0.1"  # address the frozen Solver's server binds; 0.0.0.0 when ranks on other nodes call it
+    )
 
 
 @dataclass
@@ -138,6 +149,8 @@ _POSITIVE_INTS = [
     "eval.probe_questions",
 ]
 _NON_NEGATIVE = [
+    "challenger.sequences_per_micro_batch",
+    "solver.sequences_per_micro_batch",
     "challenger.grpo_steps",
     "solver.grpo_steps",
     "challenger.kl_coef",
@@ -214,7 +227,51 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError("challenger.rollouts_per_prompt must be >= 2: GRPO compares rollouts within a group")
     if cfg.solver.rollouts_per_question < 2:
         raise ConfigError("solver.rollouts_per_question must be >= 2: GRPO compares rollouts within a group")
+    _validate_servers(cfg)
+    _validate_batches_and_benchmarks(cfg)
     return cfg
+
+
+def _validate_batches_and_benchmarks(cfg: RunConfig) -> None:
+    """Micro-batches that split a GRPO round into whole groups; benchmark names that exist."""
+    for role, steps, rollouts in (
+        ("challenger", "prompts_per_step", "rollouts_per_prompt"),
+        ("solver", "questions_per_step", "rollouts_per_question"),
+    ):
+        micro, group = _get(cfg, f"{role}.sequences_per_micro_batch"), _get(cfg, f"{role}.{rollouts}")
+        if micro and (micro % group or (_get(cfg, f"{role}.{steps}") * group) % micro):
+            raise ConfigError(
+                f"{role}.sequences_per_micro_batch={micro} must be a multiple of {role}.{rollouts} ({group}) "
+                f"and divide {role}.{steps} x {rollouts} ({_get(cfg, f'{role}.{steps}') * group})"
+            )
+    from rzero.evalsets import BENCHMARKS
+
+    unknown = [n.strip() for n in cfg.eval.benchmarks.split(",") if n.strip() and n.strip() not in BENCHMARKS]
+    if unknown:
+        raise ConfigError(f"eval.benchmarks: unknown benchmark {unknown[0]!r} (known: {', '.join(BENCHMARKS)})")
+
+
+def _validate_servers(cfg: RunConfig) -> None:
+    """GPU lists are CUDA_VISIBLE_DEVICES strings; servers need the GPU path they belong to."""
+    for path in ("model.vllm_server_devices", "challenger.solver_server_devices", "launch.train_devices"):
+        value = _get(cfg, path)
+        if value and not re.fullmatch(r"\d+(,\d+)*", value):
+            raise ConfigError(f"{path} must list GPU numbers like 0,1,2,3 (CUDA_VISIBLE_DEVICES), got {value!r}")
+    if cfg.model.vllm_mode == "server" and not (cfg.model.vllm and cfg.model.vllm_server_devices):
+        raise ConfigError(
+            "model.vllm_mode=server needs model.vllm=true and model.vllm_server_devices (the GPUs of the "
+            "`trl vllm-serve` process rzero starts for each GRPO phase)"
+        )
+    server = cfg.challenger.solver_server_devices
+    if server and cfg.model.device == "cpu":
+        raise ConfigError("challenger.solver_server_devices runs `vllm serve` on GPUs: it needs model.device=cuda")
+    if server and (cfg.launch.mode == "inprocess" or not cfg.launch.train_devices):
+        raise ConfigError(
+            "challenger.solver_server_devices needs launch.mode=subprocess or accelerate and launch.train_devices "
+            "(all GPUs of the stage processes; the Challenger phase trains on those not serving the Solver)"
+        )
+    if server and not set(cfg.launch.train_devices.split(",")) - set(server.split(",")):
+        raise ConfigError("challenger.solver_server_devices leaves no GPU of launch.train_devices to train on")
 
 
 def _coerce(value: Any, annotation: Any, path: str) -> Any:
@@ -245,6 +302,8 @@ def _coerce(value: Any, annotation: Any, path: str) -> Any:
             raise ConfigError(f"{path} must be a number, got {value!r}")
         return float(value)
     if annotation is str:
+        if path.endswith("_devices") and isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # YAML reads a single GPU number `7` as an integer
         if not isinstance(value, str):
             raise ConfigError(f"{path} must be a string, got {value!r}")
         return value
@@ -336,10 +395,11 @@ def preflight(cfg: RunConfig, out: str | Path) -> None:
     if cfg.launch.accelerate_config and not Path(cfg.launch.accelerate_config).is_file():
         raise ConfigError(f"launch.accelerate_config {cfg.launch.accelerate_config} does not exist")
     for name in filter(None, cfg.eval.benchmarks.split(",")):
-        if not (Path(cfg.eval.data_dir) / name.strip() / "test.jsonl").is_file():
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+        if offline and not (Path(cfg.eval.data_dir) / name.strip() / "test.jsonl").is_file():
             raise ConfigError(
                 f"eval.benchmarks: {Path(cfg.eval.data_dir) / name.strip() / 'test.jsonl'} does not exist "
-                "(set eval.data_dir to the folder that holds <benchmark>/test.jsonl)"
+                "and HF_HUB_OFFLINE is set (set eval.data_dir to the folder that holds <benchmark>/test.jsonl)"
             )
     if cfg.eval.probe_file and not Path(cfg.eval.probe_file).is_file():
         raise ConfigError(f"eval.probe_file {cfg.eval.probe_file} does not exist (a JSONL of question and answer)")

@@ -141,19 +141,29 @@ def greedy_accuracy(
     return _mean([_correct(domain, a, p.answer) for a, p in zip(answers, problems, strict=True)])
 
 
-def benchmark_figures(score, cfg) -> dict:
-    """Greedy accuracy (and mean@k, maj@k) per benchmark of `cfg.benchmarks` and their average, as
-    in the paper's tables; `cfg.problems` limits each benchmark (0 = all of it)."""
-    from rzero.mathbench import load_benchmark
+def benchmark_figures(score, domain: Domain, cfg) -> dict:
+    """Greedy accuracy (and mean@k, maj@k) per benchmark of `cfg.benchmarks`, with the paper's
+    averages: `math_average` over the math benchmarks, `general_average` over MMLU-Pro, SuperGPQA and
+    BBEH, `benchmark_average` over all; `cfg.problems` limits each benchmark (0 = all of it).
+    `score(problems, scorer)` scores with the benchmark's own scorer (`rzero.evalsets.scorer_for`)."""
+    from rzero.evalsets import MATH_BENCHMARKS, load_benchmark, scorer_for
 
     per = {}
     for name in [n.strip() for n in cfg.benchmarks.split(",") if n.strip()]:
         problems, _, missing = load_benchmark(name, cfg.data_dir, cfg.problems)
-        figures = summarize(score(problems))
+        figures = summarize(score(problems, scorer_for(name, domain)))
         per[name] = {k: v for k, v in figures.items() if k != "accuracy_by_difficulty"}
         per[name].update(problems=len(problems), rows_without_gold=len(missing))
-    average = sum(f["greedy_accuracy"] for f in per.values()) / len(per) if per else None
-    return {"benchmarks": per, "benchmark_average": average}
+
+    def average(names) -> float | None:
+        return _mean([per[n]["greedy_accuracy"] for n in names]) if names else None
+
+    return {
+        "benchmarks": per,
+        "benchmark_average": average(list(per)),
+        "math_average": average([n for n in per if n in MATH_BENCHMARKS]),
+        "general_average": average([n for n in per if n not in MATH_BENCHMARKS]),
+    }
 
 
 def evaluate_model(generator: Generator, domain: Domain, cfg, curriculum: Sequence[dict], folder=None) -> dict:
@@ -171,13 +181,13 @@ def evaluate_model(generator: Generator, domain: Domain, cfg, curriculum: Sequen
         heldout = spread_subset(domain.heldout(), cfg.problems)
     except NotImplementedError:  # the math domain has no held-out set of its own: benchmarks only
         heldout = []
-    score = lambda problems: score_problems(  # noqa: E731
-        generator, domain, problems, cfg.votes_per_question, cfg.temperature, 1.0, cfg.max_new_tokens
+    score = lambda problems, scorer: score_problems(  # noqa: E731
+        generator, scorer, problems, cfg.votes_per_question, cfg.temperature, 1.0, cfg.max_new_tokens
     )
-    results = score(heldout) if heldout else []
+    results = score(heldout, domain) if heldout else []
     metrics = summarize(results) if results else {}
     if cfg.benchmarks:
-        metrics.update(benchmark_figures(score, cfg))
+        metrics.update(benchmark_figures(score, domain, cfg))
         metrics.setdefault("greedy_accuracy", metrics["benchmark_average"])
     checked = [r for r in curriculum if "oracle_answer" in r]
     if checked:

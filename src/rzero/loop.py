@@ -16,11 +16,12 @@ from pathlib import Path
 from rzero import curriculum as curriculum_stage
 from rzero import drift
 from rzero.config import ConfigError, RunConfig, dump_yaml, preflight, to_dict
-from rzero.domains import get_domain
 from rzero.grpo import PhaseFailed
 from rzero.metrics import MetricsSink, write_metrics_jsonl
-from rzero.pipeline import run_stage
+from rzero.pipeline import build_domain, run_stage, stage_servers
+from rzero.remote import SOLVER_URL_ENV, TRL_VLLM_URL_ENV
 from rzero.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl
+from rzero.worker import ACCELERATE_MODULE, launch_file
 
 
 def _fmt(value) -> str:
@@ -58,20 +59,47 @@ def _check_resume(run: RunDir, cfg: RunConfig, resume: bool) -> None:
 STAGE_FAILED = 3  # exit code of `rzero stage` when a phase produced NaN weights (PhaseFailed)
 
 
+def stage_devices(cfg: RunConfig, name: str) -> str:
+    """CUDA_VISIBLE_DEVICES of a stage process: launch.train_devices, less the GPUs of the frozen
+    Solver's server during the Challenger phase ("" = inherit)."""
+    server = cfg.challenger.solver_server_devices.split(",") if cfg.challenger.solver_server_devices else []
+    if name != "challenger" or not server:
+        return cfg.launch.train_devices
+    return ",".join(d for d in cfg.launch.train_devices.split(",") if d not in server)
+
+
 def launch_stage(cfg: RunConfig, run: RunDir, k: int, name: str) -> dict:
     """Run one stage as its own process (`rzero stage`), under `accelerate launch` for the GRPO
-    phases when launch.mode is accelerate; its output goes to the stage's launch.log."""
+    phases when launch.mode is accelerate; its output goes to the stage's launch.log. Servers the
+    stage needs are started here, outside its process, so that every rank of it can reach them."""
+    import os
     import subprocess
     import sys
 
-    command = [sys.executable, "-m", "rzero.cli", "stage", name, "--run", str(run.root), "--iteration", str(k)]
+    root = str(run.root.resolve())  # absolute paths: workers on other nodes run the same command
+    command = [sys.executable, "-m", "rzero.cli", "stage", name, "--run", root, "--iteration", str(k)]
+    devices = stage_devices(cfg, name)
     if cfg.launch.mode == "accelerate" and name in ("challenger", "solver"):
-        accelerate = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", cfg.launch.accelerate_config]
+        config_file = str(Path(cfg.launch.accelerate_config).resolve())
+        accelerate = [sys.executable, "-m", ACCELERATE_MODULE, "--config_file", config_file]
+        if devices != cfg.launch.train_devices:  # fewer GPUs than the config names: fewer processes
+            accelerate += ["--num_processes", str(len(devices.split(",")))]
         command = accelerate + ["-m", "rzero.cli"] + command[3:]
     log_file = run.root / f"iter_{k:02d}" / f"{name}.launch.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "a", encoding="utf-8") as handle:
-        done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT)
+    with stage_servers(cfg, run, k, name), open(log_file, "a", encoding="utf-8") as handle:
+        env = dict(os.environ)  # with the URLs of the servers just started
+        if devices:
+            env["CUDA_VISIBLE_DEVICES"] = devices
+        shared = launch_file(run.root, k, name) if command[2] == ACCELERATE_MODULE else None
+        if shared:  # for `rzero worker` on the other nodes (rzero.worker)
+            urls = {key: value for key, value in env.items() if key in (SOLVER_URL_ENV, TRL_VLLM_URL_ENV)}
+            atomic_write_json(shared, {"command": command, "env": urls, "written": time.time()})
+        try:
+            done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
+        finally:
+            if shared:
+                shared.unlink(missing_ok=True)
     if done.returncode == STAGE_FAILED:
         raise PhaseFailed(log_file.read_text(errors="replace").strip().splitlines()[-1])
     if done.returncode != 0 or not run.is_done(k, name):
@@ -105,7 +133,7 @@ def run(cfg: RunConfig, out: str | Path, resume: bool = False, log=print) -> dic
     run_dir.remove_temporaries()
     atomic_write_text(run_dir.config_path, dump_yaml(cfg))
     set_threads(cfg.model.threads)
-    domain = get_domain(cfg.domain)
+    domain = build_domain(cfg)
     sink = MetricsSink(run_dir.root, to_dict(cfg))
     started = time.time()
 

@@ -9,7 +9,11 @@ and after a crash. The stage modules never import each other; this is the glue b
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 
 from rzero import challenger as challenger_stage
@@ -17,20 +21,42 @@ from rzero import curriculum as curriculum_stage
 from rzero import evaluate as evaluate_stage
 from rzero import solver as solver_stage
 from rzero.config import RunConfig
-from rzero.domains import Domain
+from rzero.domains import Domain, get_domain, with_chat_template
 from rzero.probe import load_probe, probe_figures
+from rzero.remote import SOLVER_URL_ENV, TRL_VLLM_URL_ENV
 from rzero.rundir import RunDir, read_jsonl, write_jsonl
 
 STAGES = ("challenger", "curriculum", "solver", "evaluate")
 
 
-def _generator(path: Path, cfg: RunConfig, seed_offset: int, label: str):
+def build_domain(cfg: RunConfig) -> Domain:
+    """The run's domain, its prompts rendered with the base model's chat template where it has one."""
+    return with_chat_template(get_domain(cfg.domain), base_model(cfg), cfg.model.chat_template)
+
+
+# Shares of one GPU's memory for vLLM engines in one stage process: evaluation has the GPU to itself;
+# the curriculum holds the Challenger's and the Solver's engines at once; in the Challenger phase the
+# frozen Solver's engine shares the GPU with training and TRL's colocated engine (0.25 of it, grpo.py).
+VLLM_MEMORY_SHARE = {"evaluate": 0.85, "curriculum": 0.4, "challenger": 0.25}
+
+
+def _generator(path: Path, cfg: RunConfig, seed_offset: int, label: str, stage: str = "evaluate"):
     from rzero.generation import HFGenerator, VLLMGenerator
 
     seed = cfg.seed * 1000 + seed_offset
     if cfg.model.vllm:
-        return VLLMGenerator(path, seed=seed)
+        return VLLMGenerator(path, seed=seed, gpu_memory_utilization=VLLM_MEMORY_SHARE[stage])
     return HFGenerator.from_pretrained(path, device=cfg.model.device, seed=seed, label=label)
+
+
+def _frozen_solver(path: Path, cfg: RunConfig, k: int):
+    """The Solver that answers inside the Challenger reward: the `vllm serve` process of
+    `stage_servers` when one is up, else a generator in this process."""
+    if os.environ.get(SOLVER_URL_ENV):
+        from rzero.remote import OpenAIGenerator
+
+        return OpenAIGenerator(os.environ[SOLVER_URL_ENV], "solver", seed=cfg.seed * 1000 + 4 * k + 1)
+    return _generator(path, cfg, 4 * k + 1, f"iter {k} solver votes", "challenger")
 
 
 def _challenger(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver: Path, folder: Path) -> dict:
@@ -39,7 +65,7 @@ def _challenger(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver
         return {"trained": False}
     records, metrics = challenger_stage.train_challenger(
         challenger,
-        _generator(solver, cfg, 4 * k + 1, f"iter {k} solver votes"),
+        _frozen_solver(solver, cfg, k),
         domain,
         cfg.challenger,
         folder,
@@ -53,9 +79,9 @@ def _challenger(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver
 
 def _curriculum(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver: Path, folder: Path) -> dict:
     """C(k) poses the pool, the pre-update S(k-1) labels it, the band is kept."""
-    solver_votes = _generator(solver, cfg, 4 * k + 3, f"iter {k} pseudo-labels")
+    solver_votes = _generator(solver, cfg, 4 * k + 3, f"iter {k} pseudo-labels", "curriculum")
     rows, kept, metrics = curriculum_stage.build_curriculum(
-        _generator(challenger, cfg, 4 * k + 2, f"iter {k} question pool"),
+        _generator(challenger, cfg, 4 * k + 2, f"iter {k} question pool", "curriculum"),
         solver_votes,
         domain,
         cfg.curriculum,
@@ -121,6 +147,57 @@ def stage_arguments(run: RunDir, cfg: RunConfig, k: int, name: str) -> tuple:
     raise ValueError(f"unknown stage {name!r} (stages: {', '.join(STAGES)})")
 
 
+def _count(devices: str) -> int:
+    return len(devices.split(","))
+
+
+def _server_specs(cfg: RunConfig, run: RunDir, k: int, name: str) -> dict[str, tuple]:
+    """{environment variable: (command of a port, devices)} of the servers stage `name`
+    of iteration k needs: the frozen Solver's `vllm serve` for the Challenger phase
+    (challenger.solver_server_devices), a `trl vllm-serve` of the phase's starting model for each
+    GRPO phase (model.vllm_mode=server)."""
+    from rzero.remote import trl_vllm_serve_argv, vllm_serve_argv
+
+    specs = {}
+    trains = name == "solver" or (name == "challenger" and cfg.challenger.train)
+    if name == "challenger" and cfg.challenger.train and cfg.challenger.solver_server_devices:
+        devices = cfg.challenger.solver_server_devices
+        host = cfg.launch.server_host
+        command = partial(vllm_serve_argv, solver_before(run, cfg, k), gpus=_count(devices), host=host)
+        specs[SOLVER_URL_ENV] = (command, devices)
+    if trains and cfg.model.vllm and cfg.model.vllm_mode == "server":
+        start = challenger_after(run, cfg, k - 1) if name == "challenger" else solver_before(run, cfg, k)
+        devices = cfg.model.vllm_server_devices
+        specs[TRL_VLLM_URL_ENV] = (partial(trl_vllm_serve_argv, start, gpus=_count(devices)), devices)
+    return specs
+
+
+@contextmanager
+def stage_servers(cfg: RunConfig, run: RunDir, k: int, name: str) -> Iterator[None]:
+    """Start (on a free port, on their configured GPUs) and health-check the servers stage `name`
+    needs, publish their URLs in the environment (inherited by stage subprocesses), and stop them
+    when the stage ends. A URL already in the environment means a parent process started it. With
+    launch.server_host=0.0.0.0 (several nodes) the published URL carries this node's host name."""
+    import socket
+
+    from rzero.remote import ManagedServer, free_port
+
+    with ExitStack() as stack:
+        for variable, (command, devices) in _server_specs(cfg, run, k, name).items():
+            if os.environ.get(variable):
+                continue
+            port = free_port()
+            log = run.root / f"iter_{k:02d}" / f"{name}.{variable.lower()}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            env = {"CUDA_VISIBLE_DEVICES": devices}
+            host = cfg.launch.server_host if variable == SOLVER_URL_ENV else "127.0.0.1"
+            server = ManagedServer(command(port=port), port, env=env, log_file=log, host=host)
+            stack.enter_context(server)
+            os.environ[variable] = f"http://{socket.gethostname()}:{port}" if host == "0.0.0.0" else server.url
+            stack.callback(os.environ.pop, variable, None)
+        yield
+
+
 BODIES = {"challenger": _challenger, "curriculum": _curriculum, "solver": _solver, "evaluate": _evaluate}
 
 
@@ -129,7 +206,8 @@ def run_stage(cfg: RunConfig, run: RunDir, domain: Domain, k: int, name: str) ->
     arguments = stage_arguments(run, cfg, k, name)
     folder = run.begin(k, name)
     started = time.time()
-    metrics = BODIES[name](cfg, domain, k, *arguments, folder)
+    with stage_servers(cfg, run, k, name):
+        metrics = BODIES[name](cfg, domain, k, *arguments, folder)
     metrics.setdefault("seconds", round(time.time() - started, 1))
     run.mark_done(k, name, metrics)
     return metrics

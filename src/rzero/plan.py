@@ -32,6 +32,26 @@ def parameter_count(model_dir: Path) -> int | None:
     return layers * per_layer + embeddings + hidden
 
 
+def lora_parameter_count(model_dir: Path, rank: int) -> int | None:
+    """Parameters of rank-`rank` adapters on every linear layer of the decoder (q, k, v, o, gate, up, down)."""
+    if not rank:
+        return None
+    try:
+        c = json.loads((model_dir / "config.json").read_text())
+        hidden, inter, layers = (
+            c["hidden_size"],
+            c.get("intermediate_size", 4 * c["hidden_size"]),
+            c["num_hidden_layers"],
+        )
+        heads = c.get("num_attention_heads", 1)
+        q_width = heads * (c.get("head_dim") or hidden // heads)
+        kv_width = c.get("num_key_value_heads", heads) * (c.get("head_dim") or hidden // heads)
+    except (OSError, KeyError, ValueError, ZeroDivisionError):
+        return None
+    per_layer = 2 * (hidden + q_width) + 2 * (hidden + kv_width) + 3 * (hidden + inter)
+    return layers * rank * per_layer
+
+
 def _gib(n_bytes: float) -> str:
     return f"{n_bytes / 2**30:.2f} GiB" if n_bytes >= 2**28 else f"{n_bytes / 2**20:.0f} MiB"
 
@@ -40,20 +60,27 @@ def describe(cfg: RunConfig, model_dir: Path) -> list[str]:
     """The lines that `--dry-run` prints."""
     ch, cur, so, ev = cfg.challenger, cfg.curriculum, cfg.solver, cfg.eval
     device = cfg.model.device
-    heldout = ev.problems or "all held-out"
+    held = f"{ev.problems or 'all'} held-out problems" if cfg.domain == "arithmetic" else ""
+    suites = f"benchmarks {ev.benchmarks}" + (f" (<= {ev.problems} problems each)" if ev.problems else "")
+    heldout = " + ".join(filter(None, [held, suites if ev.benchmarks else ""])) or "nothing (set eval.benchmarks)"
     lines = [f"model {model_dir} on {device}; {cfg.iterations} iterations; domain {cfg.domain}; seed {cfg.seed}"]
     params = parameter_count(model_dir)
     if params:
         weight_bytes = 2 if device != "cpu" else 4
         train = params * (weight_bytes + 4 + 8) + params * weight_bytes  # weights, grads, Adam; + reference
+        adapters = lora_parameter_count(model_dir, cfg.model.lora_rank)
+        if adapters:  # frozen weights (PEFT's reference = adapters off) + fp32 adapters, grads, Adam
+            train = params * weight_bytes + adapters * 16
         lines.append(
-            f"parameters {params / 1e6:.1f}M; inference {_gib(params * weight_bytes)}; "
-            f"GRPO training about {_gib(train)} before activations"
+            f"parameters {params / 1e6:.1f}M; inference {_gib(params * weight_bytes)}; GRPO training about "
+            f"{_gib(train)} before activations"
+            + (f" (LoRA: {adapters / 1e6:.0f}M trained parameters)" if adapters else "")
+            + ("; sharded across the GPUs under DeepSpeed ZeRO-3" if cfg.launch.mode == "accelerate" else "")
         )
     ch_rollouts = ch.prompts_per_step * ch.rollouts_per_prompt
     so_sequences = so.grpo_steps * so.questions_per_step * so.rollouts_per_question
     lines += [
-        f"iteration 0  evaluate   greedy on {heldout} problems, <= {ev.max_new_tokens} new tokens each",
+        f"iteration 0  evaluate   greedy on {heldout}, <= {ev.max_new_tokens} new tokens each",
         "each iteration k = 1..K:",
         f"  challenger GRPO {ch.grpo_steps if ch.train else 0} steps x {ch_rollouts} questions "
         f"(<= {ch.max_new_tokens} tokens); each distinct question voted {ch.votes_per_question}x by the frozen "
@@ -66,7 +93,7 @@ def describe(cfg: RunConfig, model_dir: Path) -> list[str]:
         f"  solver     GRPO {so.grpo_steps} steps x {so.questions_per_step} questions x "
         f"{so.rollouts_per_question} rollouts = {so_sequences} sequences, "
         f"<= {so_sequences * so.max_new_tokens:,} tokens",
-        f"  evaluate   greedy on {heldout} problems"
+        f"  evaluate   greedy on {heldout}"
         + (f", plus {ev.votes_per_question} samples each (mean@k, maj@k)" if ev.votes_per_question else ""),
     ]
     launch = {
@@ -76,6 +103,39 @@ def describe(cfg: RunConfig, model_dir: Path) -> list[str]:
         "the other stages as their own processes",
     }
     lines.append(launch[cfg.launch.mode])
+    lines += _devices(cfg)
     if cfg.model.lora_rank:
         lines.append(f"LoRA rank {cfg.model.lora_rank} on every linear layer, merged into the saved checkpoints")
+    return lines
+
+
+def _devices(cfg: RunConfig) -> list[str]:
+    """Where each part runs: stage processes, generation engine, servers, and the launch commands."""
+    m, ch = cfg.model, cfg.challenger
+    stage = "rzero stage NAME --run RUN --iteration K"
+    grpo = f"accelerate launch --config_file {cfg.launch.accelerate_config} -m rzero.cli {stage[6:]}"
+    lines = []
+    if cfg.launch.mode != "inprocess":
+        lines.append(f"  GRPO phases: {grpo if cfg.launch.mode == 'accelerate' else stage}; other stages: {stage}")
+        if cfg.launch.train_devices:
+            lines.append(f"  stage processes see CUDA_VISIBLE_DEVICES={cfg.launch.train_devices}")
+        if ch.solver_server_devices:
+            from rzero.loop import stage_devices
+
+            lines.append(f"  the Challenger phase trains on GPUs {stage_devices(cfg, 'challenger')} only")
+    engine = "vLLM (vllm.LLM)" if m.vllm else f"Hugging Face generate on {m.device}"
+    lines.append(f"generation (votes, pools, evaluation): {engine}")
+    if m.vllm:
+        lines.append(
+            f"GRPO rollouts: TRL vLLM server mode, `trl vllm-serve` on GPUs {m.vllm_server_devices} per phase"
+            if m.vllm_mode == "server"
+            else "GRPO rollouts: TRL vLLM colocated with training"
+        )
+    if ch.solver_server_devices:
+        lines.append(
+            f"frozen Solver of the Challenger reward: `vllm serve S(k-1)` on GPUs {ch.solver_server_devices} "
+            "(free port, health-checked, stopped after the phase)"
+        )
+    chat = "auto (the tokenizer's chat template where it has one)" if m.chat_template == "auto" else "never"
+    lines.append(f"prompts: chat template {chat}")
     return lines

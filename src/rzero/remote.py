@@ -23,6 +23,8 @@ from pathlib import Path
 from rzero.generation import Completion, Sampling
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+SOLVER_URL_ENV = "RZERO_SOLVER_URL"  # set while a `vllm serve` of the frozen Solver is up
+TRL_VLLM_URL_ENV = "RZERO_TRL_VLLM_URL"  # set while a `trl vllm-serve` for a GRPO phase is up
 
 
 class RemoteError(RuntimeError):
@@ -125,9 +127,10 @@ class ManagedServer:
         log_file: str | Path | None = None,
         health_path: str = "/health",
         startup_timeout_s: float = 900.0,
+        host: str = "127.0.0.1",
     ):
         self.argv, self.port, self.env = list(argv), port, env
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
         self.log_file = Path(log_file) if log_file else None
         self.health_path, self.startup_timeout_s = health_path, startup_timeout_s
         self.process: subprocess.Popen | None = None
@@ -174,18 +177,18 @@ class ManagedServer:
         self.stop()
 
 
-def vllm_serve_argv(model_dir: str | Path, port: int, gpu_memory_utilization: float = 0.85) -> list[str]:
-    """The command of a vLLM OpenAI-compatible server for `model_dir` (devices via CUDA_VISIBLE_DEVICES)."""
-    return [
-        "vllm",
-        "serve",
-        str(model_dir),
-        "--port",
-        str(port),
-        "--host",
-        "127.0.0.1",
-        "--served-model-name",
-        "solver",
-        "--gpu-memory-utilization",
-        str(gpu_memory_utilization),
-    ]
+def vllm_serve_argv(
+    model_dir: str | Path, port: int, gpus: int = 1, host: str = "127.0.0.1", gpu_memory_utilization: float = 0.85
+) -> list[str]:
+    """The command of a vLLM OpenAI-compatible server for `model_dir` (devices via CUDA_VISIBLE_DEVICES);
+    several GPUs serve as data-parallel replicas, as the reference code's one server per GPU did."""
+    argv = ["vllm", "serve", str(model_dir), "--port", str(port), "--host", host]
+    argv += ["--served-model-name", "solver", "--gpu-memory-utilization", str(gpu_memory_utilization)]
+    return argv + (["--data-parallel-size", str(gpus)] if gpus > 1 else [])
+
+
+def trl_vllm_serve_argv(model_dir: str | Path, port: int, gpus: int = 1) -> list[str]:
+    """TRL's generation server for GRPO rollouts in server mode (`GRPOConfig(vllm_mode="server")`);
+    the trainer pushes its updated weights to it after every optimizer step."""
+    argv = ["trl", "vllm-serve", "--model", str(model_dir), "--port", str(port), "--host", "127.0.0.1"]
+    return argv + (["--tensor_parallel_size", str(gpus)] if gpus > 1 else [])

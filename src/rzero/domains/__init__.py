@@ -68,4 +68,42 @@ def get_domain(name: str) -> Domain:
         from rzero.domains.arithmetic import ArithmeticDomain
 
         return ArithmeticDomain()
-    raise ValueError(f"domain: unknown domain {name!r} (known: 'arithmetic')")
+    if name == "math":
+        from rzero.domains.math import MathDomain
+
+        return MathDomain()
+    raise ValueError(f"domain: unknown domain {name!r} (known: 'arithmetic', 'math')")
+
+
+class ChatPrompts:
+    """A domain whose two prompts are rendered with a tokenizer's chat template (one user turn and
+    the assistant header), everything else delegated unchanged. Prompts stay plain strings, so the
+    HF and vLLM generators and TRL's trainers all see exactly the same text."""
+
+    def __init__(self, domain: Domain, tokenizer) -> None:
+        self.domain, self.tokenizer = domain, tokenizer
+
+    def render(self, text: str) -> str:
+        messages = [{"role": "user", "content": text}]
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def challenger_prompt(self) -> str:
+        return self.render(self.domain.challenger_prompt())
+
+    def solver_prompt(self, question: str) -> str:
+        return self.render(self.domain.solver_prompt(question))
+
+    def __getattr__(self, name: str):
+        return getattr(self.domain, name)
+
+
+def with_chat_template(domain: Domain, model_dir, mode: str = "auto") -> Domain:
+    """`domain` with prompts rendered by the chat template of the tokenizer in `model_dir` when
+    mode is "auto" and the tokenizer has one (the paper's Qwen3 base models do; the embedded
+    default does not); "never" keeps raw prompts."""
+    if mode == "never":
+        return domain
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    return ChatPrompts(domain, tokenizer) if getattr(tokenizer, "chat_template", None) else domain

@@ -80,9 +80,10 @@ class MathDomain:
     """Boxed-answer math. Question generation by the Challenger uses `<question>` tags."""
 
     name = "math"
-    CHALLENGER_PROMPT = (
-        "Pose one new, challenging mathematics problem with a single final answer. "
-        "Write it between <question> and </question>.\n"
+    CHALLENGER_PROMPT = (  # the paper's format: the question in tags, then its answer boxed
+        "You set competition mathematics problems. Pose one new, challenging problem that has a single "
+        "numerical or symbolic final answer and needs several steps of reasoning; do not ask for a proof. "
+        "Write the problem between <question> and </question>, then give its final answer within \\boxed{}.\n"
     )
     SOLVER_TEMPLATE = "{question}\nPlease reason step by step, and put your final answer within \\boxed{{}}.\n"
 

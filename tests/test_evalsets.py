@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from rzero.domains.math import MathDomain
+from rzero.evalsets import MATH_BENCHMARKS, load_benchmark
 from rzero.evaluate import score_problems
 from rzero.generation import ScriptedGenerator
-from rzero.mathbench import BENCHMARKS, load_benchmark
 from rzero.verify import VerifyPool
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -21,7 +21,7 @@ def domain():
     pool.close()
 
 
-@pytest.mark.parametrize("name", BENCHMARKS)
+@pytest.mark.parametrize("name", MATH_BENCHMARKS)
 def test_gold_replay_scores_everything_parseable(name, domain):
     if not (DATA / name / "test.jsonl").exists():
         pytest.skip(f"{DATA / name} not found (shared data is optional)")
