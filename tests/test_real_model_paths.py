@@ -257,3 +257,31 @@ def test_math_domain_end_to_end_on_a_tiny_random_model(chat_model_dir, tmp_path,
     assert len(questions) == 4 and all(q["reward"] == 0.0 and not q["well_formed"] for q in questions)
     assert prompts and all(p.startswith("<|user|>") and p.endswith("<|assistant|>") for p in prompts)
     assert any("Tom has 0 apples" in p and "\\boxed{}" in p for p in prompts)
+
+
+def test_math_rewards_and_curriculum_with_a_tiny_random_solver(chat_model_dir):
+    """Real generation (a random model behind a chat template) feeding the math domain's parsing,
+    proof filter, voting and rewards, in the Challenger reward and in the curriculum stage."""
+    from rzero.config import CurriculumConfig
+    from rzero.curriculum import build_curriculum
+    from rzero.generation import HFGenerator, ScriptedGenerator
+
+    domain = with_chat_template(get_domain("math"), chat_model_dir)
+    solver = HFGenerator.from_pretrained(chat_model_dir, seed=0)
+    reward = ChallengerRewardFunction(domain, solver, ChallengerConfig(votes_per_question=4), 16)
+    completions = ["<question>What is 3+4?</question>\n\\boxed{7}", "<question>Prove that 7 is prime.</question>", "x"]
+    rewards = reward(prompts=["p"] * 3, completions=completions)
+    first, proof, junk = reward.records
+    assert first["well_formed"] and first["question"] == "What is 3+4?" and len(first["answers"]) == 4
+    assert not proof["well_formed"] and not junk["well_formed"] and rewards[1:] == [0.0, 0.0]
+    assert 0.0 <= rewards[0] <= 1.0 and rewards[0] == pytest.approx(
+        max(0.0, first["uncertainty"] - first["repetition"])
+    )
+
+    pool = ScriptedGenerator(lambda prompt, i: f"<question>What is {i % 2}+5?</question> \\boxed{{{i % 2 + 5}}}")
+    rows, kept, metrics = build_curriculum(
+        pool, solver, domain, CurriculumConfig(pool_questions=4, votes_per_question=4), 32, 16
+    )
+    assert [r["question"] for r in rows] == ["What is 0+5?", "What is 1+5?"] and metrics["labelled"] == 2
+    assert all(len(r["answers"]) == 4 and 0.0 <= r["p_hat"] <= 1.0 for r in rows)
+    assert all(abs(r["p_hat"] - 0.5) <= 0.25 + 1e-9 for r in kept)

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from rzero import curriculum as curriculum_stage
 from rzero import drift
-from rzero.config import ConfigError, RunConfig, dump_yaml, preflight, to_dict
+from rzero.config import ConfigError, RunConfig, dump_yaml, to_dict
 from rzero.grpo import PhaseFailed
 from rzero.metrics import MetricsSink, write_metrics_jsonl
 from rzero.pipeline import build_domain, run_stage, stage_servers
+from rzero.preflight import preflight
 from rzero.remote import SOLVER_URL_ENV, TRL_VLLM_URL_ENV
 from rzero.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl
 from rzero.worker import ACCELERATE_MODULE, launch_file

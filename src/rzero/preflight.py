@@ -1,0 +1,65 @@
+"""Checks of the machine and file system that a configuration alone cannot show, made before any
+model is loaded; each failure is a `ConfigError` that names the field or file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rzero.config import ConfigError, RunConfig
+
+
+def preflight(cfg: RunConfig, out: str | Path) -> None:
+    """Checks of the machine and file system that a config alone cannot show, made before any model
+    is loaded: the model folder exists, the device is present, the output directory is writable."""
+    import os
+    import tempfile
+
+    if cfg.model.path != "embedded":
+        folder = Path(cfg.model.path)
+        if not (folder / "config.json").is_file():
+            raise ConfigError(
+                f"model.path {folder} is not a Hugging Face model folder (no config.json); "
+                "use a local folder (nothing is downloaded) or model.path=embedded"
+            )
+    if cfg.model.vllm:
+        import importlib.util
+
+        if cfg.model.device == "cpu":
+            raise ConfigError("model.vllm=true needs a GPU: set model.device=cuda, or model.vllm=false on CPU")
+        if importlib.util.find_spec("vllm") is None:
+            raise ConfigError('model.vllm=true but vLLM is not installed: pip install -e ".[gpu]"')
+    if cfg.model.device != "cpu":
+        import torch
+
+        present = (
+            torch.cuda.is_available() if cfg.model.device.startswith("cuda") else torch.backends.mps.is_available()
+        )
+        if not present:
+            raise ConfigError(
+                f"model.device={cfg.model.device} but this machine has no such device; use model.device=cpu"
+            )
+        if cfg.model.device.startswith("cuda:") and int(cfg.model.device[5:]) >= torch.cuda.device_count():
+            raise ConfigError(f"model.device={cfg.model.device}: only {torch.cuda.device_count()} CUDA devices")
+    if cfg.launch.accelerate_config and not Path(cfg.launch.accelerate_config).is_file():
+        raise ConfigError(f"launch.accelerate_config {cfg.launch.accelerate_config} does not exist")
+    for name in filter(None, cfg.eval.benchmarks.split(",")):
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+        if offline and not (Path(cfg.eval.data_dir) / name.strip() / "test.jsonl").is_file():
+            raise ConfigError(
+                f"eval.benchmarks: {Path(cfg.eval.data_dir) / name.strip() / 'test.jsonl'} does not exist "
+                "and HF_HUB_OFFLINE is set (set eval.data_dir to the folder that holds <benchmark>/test.jsonl)"
+            )
+    if cfg.eval.probe_file and not Path(cfg.eval.probe_file).is_file():
+        raise ConfigError(f"eval.probe_file {cfg.eval.probe_file} does not exist (a JSONL of question and answer)")
+    if cfg.model.threads > (os.cpu_count() or 1) * 4:
+        raise ConfigError(f"model.threads={cfg.model.threads} is far above the {os.cpu_count()} cores; use 0 (all)")
+    out = Path(out)
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"--out {out}: {existing} is a file, not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise ConfigError(f"--out {out} is not writable ({error.strerror}); choose another directory") from None
