@@ -101,6 +101,14 @@ def test_servers_for_other_nodes_publish_the_host_name(tmp_path, monkeypatch):
         assert os.environ[SOLVER_URL_ENV].startswith(f"http://{socket.gethostname()}:")
 
 
+def test_ranks_never_start_their_own_servers(tmp_path, monkeypatch):
+    monkeypatch.delenv(SOLVER_URL_ENV, raising=False)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    servers = pipeline.stage_servers(server_config(), RunDir(tmp_path), 1, "challenger")
+    with pytest.raises(RuntimeError, match="RZERO_SOLVER_URL is unset in a multi-process stage"), servers:
+        pass
+
+
 def test_stage_servers_reuse_a_parent_server(tmp_path, monkeypatch):
     monkeypatch.setenv(SOLVER_URL_ENV, "http://127.0.0.1:1")
     monkeypatch.setattr("rzero.remote.vllm_serve_argv", lambda *a, **k: pytest.fail("started a second server"))

@@ -80,6 +80,13 @@ def test_curriculum_pseudo_label_accuracy_counts_wrong_majorities():
     rows, kept, metrics = build_curriculum(challenger, ScriptedGenerator(solver_script), D, cfg, 16, 32)
     assert [r["pseudo_label"] for r in kept] == ["4", "6"]  # 9-4: the wrong majority is still the label
     assert metrics["pseudo_label_accuracy"] == 0.5 and metrics["kept_fraction"] == 1.0
+    # the oracle-label diagnostic swaps in the exact answers for the same questions
+    assert solver_rows(kept, "oracle") == [
+        {"question": "9-4", "pseudo_label": "5"},
+        {"question": "2*3", "pseudo_label": "6"},
+    ]
+    with pytest.raises(ValueError, match="needs a domain with an oracle"):
+        solver_rows([{"question": "q", "pseudo_label": "1"}], "oracle")
 
 
 @pytest.mark.parametrize(("variant", "expected"), [("binary", [1.0, 0.0, 0.0]), ("reference", [1.0, 0.1, 0.0])])

@@ -64,6 +64,7 @@ class CurriculumConfig:
     votes_per_question: int = 10
     band_delta: float = 0.25  # keep |p_hat - 1/2| <= delta
     band_filter: bool = True  # false = the paper's no-filter ablation
+    labels: Literal["votes", "oracle"] = "votes"  # oracle: diagnostic upper bound, exact answers as rewards
 
 
 @dataclass
@@ -229,6 +230,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError("solver.rollouts_per_question must be >= 2: GRPO compares rollouts within a group")
     _validate_servers(cfg)
     _validate_batches_and_benchmarks(cfg)
+    if cfg.curriculum.labels == "oracle" and cfg.domain != "arithmetic":
+        raise ConfigError("curriculum.labels=oracle needs a domain with an oracle: domain=arithmetic")
     return cfg
 
 

@@ -103,8 +103,15 @@ def empty_reason(metrics: dict, band_delta: float) -> str:
     return f"no question had p_hat within {band_delta} of 1/2 (all too easy or too hard for the Solver)"
 
 
-def solver_rows(curriculum: list[dict]) -> list[dict]:
-    """What the Solver stage may see: question and pseudo-label only, never an oracle field."""
+def solver_rows(curriculum: list[dict], labels: str = "votes") -> list[dict]:
+    """What the Solver stage may see: question and pseudo-label only, never an oracle field.
+
+    labels="oracle" is a diagnostic, not R-Zero: the same questions (chosen by the same votes) with
+    the domain's exact answers as labels, which bounds what better pseudo-labels could give."""
+    if labels == "oracle":
+        if any("oracle_answer" not in r for r in curriculum):
+            raise ValueError("curriculum.labels=oracle needs a domain with an oracle (the arithmetic domain)")
+        return [{"question": r["question"], "pseudo_label": r["oracle_answer"]} for r in curriculum]
     return [{"question": r["question"], "pseudo_label": r["pseudo_label"]} for r in curriculum]
 
 

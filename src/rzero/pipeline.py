@@ -103,7 +103,7 @@ def _curriculum(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver
 def _solver(cfg: RunConfig, domain: Domain, k: int, solver: Path, curriculum: list[dict], folder: Path) -> dict:
     """S(k-1) -> S(k) on the curriculum's questions and pseudo-labels (oracle fields stripped).
     An empty curriculum skips training: S(k) is S(k-1), and the DONE info says why."""
-    rows = curriculum_stage.solver_rows(curriculum)
+    rows = curriculum_stage.solver_rows(curriculum, cfg.curriculum.labels)
     records, metrics = solver_stage.train_solver(solver, rows, domain, cfg.solver, folder, cfg.seed + k, cfg.model)
     write_jsonl(folder / "rollouts.jsonl", records)
     return metrics
@@ -186,6 +186,8 @@ def stage_servers(cfg: RunConfig, run: RunDir, k: int, name: str) -> Iterator[No
         for variable, (command, devices) in _server_specs(cfg, run, k, name).items():
             if os.environ.get(variable):
                 continue
+            if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # one server per rank would be wrong
+                raise RuntimeError(f"{variable} is unset in a multi-process stage: launch stages with `rzero run`")
             port = free_port()
             log = run.root / f"iter_{k:02d}" / f"{name}.{variable.lower()}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
