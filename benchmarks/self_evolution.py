@@ -4,7 +4,9 @@
 
 Runs, from configs/default.yaml with fixed seeds, four variants of the loop for 3 iterations each:
 `rzero` (full R-Zero), `base_challenger` (challenger.train=false: the Solver learns from the untrained
-Challenger's questions, same filter), `no_repetition_penalty` and `no_band_filter`; then the paper's
+Challenger's questions, same filter), `no_repetition_penalty` and `no_band_filter`, and a diagnostic that is
+not R-Zero, `oracle_labels` (the same questions, chosen by the same votes, with exact answers as labels:
+what better pseudo-labels could give); then the paper's
 mid-training experiment: the same supervised fine-tuning (`rzero sft`, oracle-labelled problems that
 are not in the held-out set) from the final R-Zero Solver (`rzero_then_sft`) and from the base model
 (`sft_only`). Every run is an ordinary `rzero run` directory under --work, resumed when the script is
@@ -36,6 +38,7 @@ VARIANTS = {
     "base_challenger": ["challenger.train=false"],
     "no_repetition_penalty": ["challenger.repetition_penalty=false"],
     "no_band_filter": ["curriculum.band_filter=false"],
+    "oracle_labels": ["curriculum.labels=oracle"],  # diagnostic upper bound, not R-Zero: exact answers as labels
 }
 RZERO = Path(sys.executable).with_name("rzero")
 
