@@ -81,6 +81,11 @@ def gold_of(name: str, row: dict) -> tuple[str, str | None, str | None]:
     return question, None if answer is None else _number_text(answer), solution
 
 
+def hub_offline() -> bool:
+    """Whether HF_HUB_OFFLINE forbids the Hub (any value but unset, 0 or false)."""
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("0", "", "false")
+
+
 def read_rows(name: str, data_dir: str | Path) -> list[dict]:
     """The rows of one benchmark: the local file, else the Hub dataset when online."""
     if name not in BENCHMARKS:
@@ -89,7 +94,7 @@ def read_rows(name: str, data_dir: str | Path) -> list[dict]:
     if path.is_file():
         lines = path.read_text(encoding="utf-8").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+    if hub_offline():
         raise FileNotFoundError(f"{path} not found (expected the layout of ../shared/data; HF_HUB_OFFLINE is set)")
     from datasets import load_dataset
 

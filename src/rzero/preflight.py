@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rzero.config import ConfigError, RunConfig
+from rzero.evalsets import hub_offline
 
 
 def preflight(cfg: RunConfig, out: str | Path) -> None:
@@ -43,8 +44,7 @@ def preflight(cfg: RunConfig, out: str | Path) -> None:
     if cfg.launch.accelerate_config and not Path(cfg.launch.accelerate_config).is_file():
         raise ConfigError(f"launch.accelerate_config {cfg.launch.accelerate_config} does not exist")
     for name in filter(None, cfg.eval.benchmarks.split(",")):
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
-        if offline and not (Path(cfg.eval.data_dir) / name.strip() / "test.jsonl").is_file():
+        if hub_offline() and not (Path(cfg.eval.data_dir) / name.strip() / "test.jsonl").is_file():
             raise ConfigError(
                 f"eval.benchmarks: {Path(cfg.eval.data_dir) / name.strip() / 'test.jsonl'} does not exist "
                 "and HF_HUB_OFFLINE is set (set eval.data_dir to the folder that holds <benchmark>/test.jsonl)"
