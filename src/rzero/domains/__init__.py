@@ -94,6 +94,8 @@ class ChatPrompts:
         return self.render(self.domain.solver_prompt(question))
 
     def __getattr__(self, name: str):
+        if name in ("domain", "tokenizer"):  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self.domain, name)
 
 
