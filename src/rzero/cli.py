@@ -310,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", help="output folder (default: FIRST_RUN/report)")
     rp.set_defaults(func=_cmd_report)
 
+    _add_model_commands(sub)
+    return parser
+
+
+def _add_model_commands(sub) -> None:
+    """The commands that evaluate or train one model outside the loop: eval, sft, pretrain-base."""
     ev = sub.add_parser("eval", help="evaluate a model on the domain's held-out problems and/or benchmarks")
     ev.add_argument("--model", help="Hugging Face model folder (default: the embedded base model)")
     ev.add_argument("--domain", default="arithmetic", choices=["arithmetic", "math"])
@@ -348,7 +354,6 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--threads", type=int)
     pt.add_argument("--overwrite", action="store_true")
     pt.set_defaults(func=_cmd_pretrain)
-    return parser
 
 
 def _quiet_libraries() -> None:
