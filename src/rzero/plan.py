@@ -15,41 +15,45 @@ from pathlib import Path
 from rzero.config import RunConfig
 
 
-def parameter_count(model_dir: Path) -> int | None:
-    """Parameters of a Llama/Qwen-style decoder from its config.json (None when it cannot be read)."""
+def _decoder_shape(model_dir: Path) -> dict | None:
+    """Widths of a Llama/Qwen-style decoder from its config.json (None when it cannot be read)."""
     try:
         c = json.loads((model_dir / "config.json").read_text())
-        hidden, layers, vocab = c["hidden_size"], c["num_hidden_layers"], c["vocab_size"]
-        inter = c.get("intermediate_size", 4 * hidden)
-        heads = c.get("num_attention_heads", 1)
-        kv = c.get("num_key_value_heads", heads)
+        hidden, heads = c["hidden_size"], c.get("num_attention_heads", 1)
         head_dim = c.get("head_dim") or hidden // heads
+        return {
+            "hidden": hidden,
+            "layers": c["num_hidden_layers"],
+            "vocab": c["vocab_size"],
+            "inter": c.get("intermediate_size", 4 * hidden),
+            "q_width": heads * head_dim,
+            "kv_width": c.get("num_key_value_heads", heads) * head_dim,
+            "tied": bool(c.get("tie_word_embeddings")),
+        }
     except (OSError, KeyError, ValueError, ZeroDivisionError):
         return None
-    attention = hidden * head_dim * (2 * heads + 2 * kv)
-    per_layer = attention + 3 * hidden * inter + 2 * hidden
-    embeddings = vocab * hidden * (1 if c.get("tie_word_embeddings") else 2)
-    return layers * per_layer + embeddings + hidden
+
+
+def parameter_count(model_dir: Path) -> int | None:
+    """Parameters of a Llama/Qwen-style decoder from its config.json (None when it cannot be read)."""
+    d = _decoder_shape(model_dir)
+    if d is None:
+        return None
+    hidden = d["hidden"]
+    attention = hidden * (2 * d["q_width"] + 2 * d["kv_width"])
+    per_layer = attention + 3 * hidden * d["inter"] + 2 * hidden
+    embeddings = d["vocab"] * hidden * (1 if d["tied"] else 2)
+    return d["layers"] * per_layer + embeddings + hidden
 
 
 def lora_parameter_count(model_dir: Path, rank: int) -> int | None:
     """Parameters of rank-`rank` adapters on every linear layer of the decoder (q, k, v, o, gate, up, down)."""
-    if not rank:
+    d = _decoder_shape(model_dir) if rank else None
+    if d is None:
         return None
-    try:
-        c = json.loads((model_dir / "config.json").read_text())
-        hidden, inter, layers = (
-            c["hidden_size"],
-            c.get("intermediate_size", 4 * c["hidden_size"]),
-            c["num_hidden_layers"],
-        )
-        heads = c.get("num_attention_heads", 1)
-        q_width = heads * (c.get("head_dim") or hidden // heads)
-        kv_width = c.get("num_key_value_heads", heads) * (c.get("head_dim") or hidden // heads)
-    except (OSError, KeyError, ValueError, ZeroDivisionError):
-        return None
-    per_layer = 2 * (hidden + q_width) + 2 * (hidden + kv_width) + 3 * (hidden + inter)
-    return layers * rank * per_layer
+    hidden = d["hidden"]
+    per_layer = 2 * (hidden + d["q_width"]) + 2 * (hidden + d["kv_width"]) + 3 * (hidden + d["inter"])
+    return d["layers"] * rank * per_layer
 
 
 def _gib(n_bytes: float) -> str:
