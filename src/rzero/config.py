@@ -247,9 +247,9 @@ def _validate_batches_and_benchmarks(cfg: RunConfig) -> None:
                 f"{role}.sequences_per_micro_batch={micro} must be a multiple of {role}.{rollouts} ({group}) "
                 f"and divide {role}.{steps} x {rollouts} ({_get(cfg, f'{role}.{steps}') * group})"
             )
-    from rzero.evalsets import BENCHMARKS
+    from rzero.evalsets import BENCHMARKS, benchmark_names
 
-    unknown = [n.strip() for n in cfg.eval.benchmarks.split(",") if n.strip() and n.strip() not in BENCHMARKS]
+    unknown = [n for n in benchmark_names(cfg.eval.benchmarks) if n not in BENCHMARKS]
     if unknown:
         raise ConfigError(f"eval.benchmarks: unknown benchmark {unknown[0]!r} (known: {', '.join(BENCHMARKS)})")
 

@@ -12,13 +12,13 @@ No closed-API re-grading.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from rzero.domains import Problem
 from rzero.domains.arithmetic import last_boxed
 from rzero.domains.general import LETTERS, ExactMatch, MultipleChoice, format_choices
+from rzero.rundir import read_jsonl
 
 MATH_BENCHMARKS = ("gsm8k", "math500", "amc23", "aime24", "aime25", "minerva_math", "olympiadbench")
 CHOICE_BENCHMARKS = ("mmlu_pro", "supergpqa")
@@ -81,6 +81,11 @@ def gold_of(name: str, row: dict) -> tuple[str, str | None, str | None]:
     return question, None if answer is None else _number_text(answer), solution
 
 
+def benchmark_names(spec: str) -> list[str]:
+    """The names in a comma-separated `eval.benchmarks` value, blanks dropped."""
+    return [name.strip() for name in spec.split(",") if name.strip()]
+
+
 def hub_offline() -> bool:
     """Whether HF_HUB_OFFLINE forbids the Hub (any value but unset, 0 or false)."""
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("0", "", "false")
@@ -92,8 +97,7 @@ def read_rows(name: str, data_dir: str | Path) -> list[dict]:
         raise ValueError(f"unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})")
     path = Path(data_dir) / name / "test.jsonl"
     if path.is_file():
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        return read_jsonl(path)
     if hub_offline():
         raise FileNotFoundError(f"{path} not found (expected the layout of ../shared/data; HF_HUB_OFFLINE is set)")
     from datasets import load_dataset

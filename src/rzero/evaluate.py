@@ -146,10 +146,10 @@ def benchmark_figures(score, domain: Domain, cfg) -> dict:
     averages: `math_average` over the math benchmarks, `general_average` over MMLU-Pro, SuperGPQA and
     BBEH, `benchmark_average` over all; `cfg.problems` limits each benchmark (0 = all of it).
     `score(problems, scorer)` scores with the benchmark's own scorer (`rzero.evalsets.scorer_for`)."""
-    from rzero.evalsets import MATH_BENCHMARKS, load_benchmark, scorer_for
+    from rzero.evalsets import MATH_BENCHMARKS, benchmark_names, load_benchmark, scorer_for
 
     per = {}
-    for name in [n.strip() for n in cfg.benchmarks.split(",") if n.strip()]:
+    for name in benchmark_names(cfg.benchmarks):
         problems, _, missing = load_benchmark(name, cfg.data_dir, cfg.problems)
         figures = summarize(score(problems, scorer_for(name, domain)))
         per[name] = {k: v for k, v in figures.items() if k != "accuracy_by_difficulty"}

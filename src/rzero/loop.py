@@ -18,7 +18,7 @@ from rzero import drift
 from rzero.config import ConfigError, RunConfig, dump_yaml, to_dict
 from rzero.grpo import PhaseFailed
 from rzero.metrics import MetricsSink, write_metrics_jsonl
-from rzero.pipeline import build_domain, run_stage, stage_servers
+from rzero.pipeline import build_domain, device_count, run_stage, stage_servers
 from rzero.preflight import preflight
 from rzero.remote import SOLVER_URL_ENV, TRL_VLLM_URL_ENV
 from rzero.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl
@@ -84,7 +84,7 @@ def launch_stage(cfg: RunConfig, run: RunDir, k: int, name: str) -> dict:
         config_file = str(Path(cfg.launch.accelerate_config).resolve())
         accelerate = [sys.executable, "-m", ACCELERATE_MODULE, "--config_file", config_file]
         if devices != cfg.launch.train_devices:  # fewer GPUs than the config names: fewer processes
-            accelerate += ["--num_processes", str(len(devices.split(",")))]
+            accelerate += ["--num_processes", str(device_count(devices))]
         command = accelerate + ["-m", "rzero.cli"] + command[3:]
     log_file = run.root / f"iter_{k:02d}" / f"{name}.launch.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -147,7 +147,8 @@ def stage_arguments(run: RunDir, cfg: RunConfig, k: int, name: str) -> tuple:
     raise ValueError(f"unknown stage {name!r} (stages: {', '.join(STAGES)})")
 
 
-def _count(devices: str) -> int:
+def device_count(devices: str) -> int:
+    """GPUs in a CUDA_VISIBLE_DEVICES list such as "4,5,6,7"."""
     return len(devices.split(","))
 
 
@@ -163,12 +164,12 @@ def _server_specs(cfg: RunConfig, run: RunDir, k: int, name: str) -> dict[str, t
     if name == "challenger" and cfg.challenger.train and cfg.challenger.solver_server_devices:
         devices = cfg.challenger.solver_server_devices
         host = cfg.launch.server_host
-        command = partial(vllm_serve_argv, solver_before(run, cfg, k), gpus=_count(devices), host=host)
+        command = partial(vllm_serve_argv, solver_before(run, cfg, k), gpus=device_count(devices), host=host)
         specs[SOLVER_URL_ENV] = (command, devices)
     if trains and cfg.model.vllm and cfg.model.vllm_mode == "server":
         start = challenger_after(run, cfg, k - 1) if name == "challenger" else solver_before(run, cfg, k)
         devices = cfg.model.vllm_server_devices
-        specs[TRL_VLLM_URL_ENV] = (partial(trl_vllm_serve_argv, start, gpus=_count(devices)), devices)
+        specs[TRL_VLLM_URL_ENV] = (partial(trl_vllm_serve_argv, start, gpus=device_count(devices)), devices)
     return specs
 
 

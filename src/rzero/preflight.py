@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rzero.config import ConfigError, RunConfig
-from rzero.evalsets import hub_offline
+from rzero.evalsets import benchmark_names, hub_offline
 
 
 def preflight(cfg: RunConfig, out: str | Path) -> None:
@@ -43,10 +43,10 @@ def preflight(cfg: RunConfig, out: str | Path) -> None:
             raise ConfigError(f"model.device={cfg.model.device}: only {torch.cuda.device_count()} CUDA devices")
     if cfg.launch.accelerate_config and not Path(cfg.launch.accelerate_config).is_file():
         raise ConfigError(f"launch.accelerate_config {cfg.launch.accelerate_config} does not exist")
-    for name in filter(None, cfg.eval.benchmarks.split(",")):
-        if hub_offline() and not (Path(cfg.eval.data_dir) / name.strip() / "test.jsonl").is_file():
+    for name in benchmark_names(cfg.eval.benchmarks):
+        if hub_offline() and not (Path(cfg.eval.data_dir) / name / "test.jsonl").is_file():
             raise ConfigError(
-                f"eval.benchmarks: {Path(cfg.eval.data_dir) / name.strip() / 'test.jsonl'} does not exist "
+                f"eval.benchmarks: {Path(cfg.eval.data_dir) / name / 'test.jsonl'} does not exist "
                 "and HF_HUB_OFFLINE is set (set eval.data_dir to the folder that holds <benchmark>/test.jsonl)"
             )
     if cfg.eval.probe_file and not Path(cfg.eval.probe_file).is_file():

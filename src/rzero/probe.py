@@ -10,10 +10,11 @@ reward: it is read by the loop after the curriculum is built and written to its 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+
+from rzero.rundir import iter_jsonl
 
 QUESTION_KEYS = ("question", "problem")
 
@@ -22,21 +23,17 @@ def load_probe(path: str | Path, limit: int) -> list[tuple[str, str]]:
     """(question, answer) pairs from a JSONL file (`question` or `problem`, and `answer`; a GSM8K
     answer keeps what follows `####`). Errors name the file and line."""
     pairs = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                question = next(row[k] for k in QUESTION_KEYS if k in row)
-                answer = str(row["answer"])
-            except (json.JSONDecodeError, StopIteration, KeyError, TypeError):
-                raise ValueError(f"{path}:{number}: expected JSON with question (or problem) and answer") from None
-            if "####" in answer:
-                answer = answer.rsplit("####", 1)[1]
-            pairs.append((question, re.sub(r"\s+", " ", answer).strip()))
-            if len(pairs) == limit:
-                break
+    for number, row in iter_jsonl(path):
+        try:
+            question = next(row[k] for k in QUESTION_KEYS if k in row)
+            answer = str(row["answer"])
+        except (StopIteration, KeyError, TypeError):
+            raise ValueError(f"{path}:{number}: expected JSON with question (or problem) and answer") from None
+        if "####" in answer:
+            answer = answer.rsplit("####", 1)[1]
+        pairs.append((question, re.sub(r"\s+", " ", answer).strip()))
+        if len(pairs) == limit:
+            break
     if not pairs:
         raise ValueError(f"{path}: no probe rows")
     return pairs

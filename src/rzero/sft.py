@@ -9,13 +9,13 @@ other domains it is read from a JSONL file of {"question", "solution"} rows.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from rzero.domains import Domain
+from rzero.rundir import iter_jsonl
 
 
 @dataclass(frozen=True)
@@ -41,20 +41,14 @@ class SFTSettings:
 def read_labelled_file(path: Path, domain: Domain) -> list[dict]:
     """(prompt, completion) rows from a JSONL file of {"question", "solution"}; errors name the line."""
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                question, solution = item["question"], item["solution"]
-            except (json.JSONDecodeError, KeyError, TypeError) as error:
-                raise ValueError(
-                    f"{path}:{number}: expected a JSON object with question and solution ({error})"
-                ) from error
-            if not isinstance(question, str) or not isinstance(solution, str):
-                raise ValueError(f"{path}:{number}: question and solution must be strings")
-            rows.append({"prompt": domain.solver_prompt(question), "completion": solution})
+    for number, item in iter_jsonl(path):
+        try:
+            question, solution = item["question"], item["solution"]
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"{path}:{number}: expected a JSON object with question and solution ({error})") from error
+        if not isinstance(question, str) or not isinstance(solution, str):
+            raise ValueError(f"{path}:{number}: question and solution must be strings")
+        rows.append({"prompt": domain.solver_prompt(question), "completion": solution})
     if not rows:
         raise ValueError(f"{path}: no labelled rows")
     return rows
