@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from rzero.domains.arithmetic import PRETRAIN_LEVELS, ArithmeticDomain
+from rzero.domains.arithmetic import ArithmeticDomain
 from rzero.evaluate import question_validity, score_problems, summarize
 from rzero.generation import HFGenerator, embedded_base_path, set_threads
 from rzero.pretrain import write_model_card
@@ -30,6 +30,14 @@ def falls_with_difficulty(by_level: dict[str, float]) -> bool:
     values = list(by_level.values())
     pairs = [sum(values[i : i + 2]) / len(values[i : i + 2]) for i in range(0, len(values), 2)]
     return all(a > b or a == b == 0.0 for a, b in zip(pairs, pairs[1:], strict=False))
+
+
+def pretraining_levels(model_dir: Path) -> list[int] | None:
+    """The levels the model's corpus drew solving documents from (its pretraining record)."""
+    record = model_dir / "pretrain_record.json"
+    if not record.exists():
+        return None
+    return sorted(int(k) for k in json.loads(record.read_text())["config"]["level_weights"])
 
 
 def check_targets(fig: dict) -> dict[str, bool]:
@@ -83,7 +91,7 @@ def main() -> int:
         "heldout_problems": figures["problems"],
         "votes_per_question": args.votes,
         "challenger_samples": args.challenger_samples,
-        "pretraining_levels": list(PRETRAIN_LEVELS),
+        "pretraining_levels": pretraining_levels(Path(args.model)),
         "temperature": 1.0,
         "seed": args.seed,
         "targets_met": targets,

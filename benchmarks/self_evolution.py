@@ -15,7 +15,11 @@ run again, so an interrupted benchmark continues where it stopped.
 Writes benchmarks/results/self_evolution.json (per variant: `accuracy_by_iteration`, one list per seed
 of held-out greedy accuracy for iterations 0..K; `pseudo_label_accuracy`, one list per seed for
 iterations 1..K; per-iteration details), self_evolution.md (the table) and self_evolution.png (the plot).
-All accuracies are on the 512 held-out problems with exact answers, which no training signal sees.
+All accuracies are on the held-out problems with exact answers, which no training signal sees. The
+printed targets are issue 13's gates (`check_targets`): exact labels +15 points, R-Zero +10 points,
+R-Zero above Base-Challenger by more than the seed spread, in-band pseudo-labels >= 0.6 right at
+iteration 1, curriculum difficulty rising. Per-iteration rows also give the share of greedy held-out
+answers that show worked steps (`greedy_worked_share`).
 """
 
 from __future__ import annotations
@@ -133,6 +137,16 @@ def label_diagnostics(pool_file: Path) -> dict:
     }
 
 
+def worked_share(results_file: Path) -> float | None:
+    """Share of greedy held-out completions that show worked steps before the box (diagnostics: the
+    embedded default's base model often answers long problems hastily, with the box alone)."""
+    from rzero.rundir import read_jsonl
+
+    texts = [row.get("greedy_completion") for row in read_jsonl(results_file)]
+    texts = [t for t in texts if t is not None]
+    return round(sum("\n" in t.split("\\boxed")[0] for t in texts) / len(texts), 4) if texts else None
+
+
 def collect_loop(out: Path) -> dict:
     """Per-iteration figures of one run directory."""
     summary = json.loads((out / "summary.json").read_text())
@@ -153,6 +167,9 @@ def collect_loop(out: Path) -> dict:
                 k: entry[k].get("seconds") for k in ("challenger", "curriculum", "solver", "evaluate") if k in entry
             },
         }
+        results = out / f"iter_{entry['iteration']:02d}" / "evaluate" / "results.jsonl"
+        if results.exists():
+            row["greedy_worked_share"] = worked_share(results)
         pool = out / f"iter_{entry['iteration']:02d}" / "curriculum" / "pool.jsonl"
         if pool.exists():
             row["pool_diversity"] = pool_diversity(pool)
@@ -193,14 +210,34 @@ def aggregate(loops: dict[str, list[dict]], sft: dict[str, list[dict]]) -> dict:
 
 
 def check_targets(variants: dict) -> dict:
-    """Issue 5's targets, computed from the seeds' means."""
+    """Issue 13's gates, computed from the seeds' means: exact labels (a diagnostic upper bound)
+    raise held-out greedy by >= 15 points, full R-Zero by >= 10; the trained Challenger beats the
+    base Challenger at the last iteration by more than the seed spread; in-band pseudo-label
+    accuracy >= 0.6 at iteration 1; curriculum difficulty rising."""
+    targets: dict = {}
+    if "oracle_labels" in variants:
+        oracle = variants["oracle_labels"]["mean_accuracy_by_iteration"]
+        targets["oracle_labels_gain_after_last_iteration"] = round(oracle[-1] - oracle[0], 4)
+        targets["gate1_oracle_gain_at_least_0.15"] = oracle[-1] - oracle[0] >= 0.15
+    if "rzero" not in variants:
+        return targets
     rz = variants["rzero"]["mean_accuracy_by_iteration"]
-    targets = {"rzero_gain_after_last_iteration": round(rz[-1] - rz[0], 4)}
+    targets["rzero_gain_after_last_iteration"] = round(rz[-1] - rz[0], 4)
+    targets["rzero_gain_std_over_seeds"] = round(
+        mean_std([run[-1] - run[0] for run in variants["rzero"]["accuracy_by_iteration"]])[1], 4
+    )
     targets["rzero_gain_at_least_0.10"] = targets["rzero_gain_after_last_iteration"] >= 0.10
+    first_labels = [run[0] for run in variants["rzero"]["pseudo_label_accuracy"] if run and run[0] is not None]
+    if first_labels:
+        targets["rzero_pseudo_label_accuracy_at_iteration_1"] = round(statistics.fmean(first_labels), 4)
+        targets["pseudo_label_accuracy_at_least_0.6_at_iteration_1"] = statistics.fmean(first_labels) >= 0.6
     if "base_challenger" in variants:
-        base = variants["base_challenger"]["mean_accuracy_by_iteration"]
-        targets["rzero_minus_base_challenger_at_iteration_1"] = round(rz[1] - base[1], 4)
-        targets["rzero_beats_base_challenger_at_iteration_1"] = rz[1] > base[1]
+        base = variants["base_challenger"]
+        gap = rz[-1] - base["mean_accuracy_by_iteration"][-1]
+        spread = max(variants["rzero"]["std_accuracy_by_iteration"][-1], base["std_accuracy_by_iteration"][-1])
+        targets["rzero_minus_base_challenger_at_last_iteration"] = round(gap, 4)
+        targets["seed_spread_at_last_iteration"] = round(spread, 4)
+        targets["rzero_beats_base_challenger_by_more_than_spread"] = gap > spread
     levels = [statistics.fmean(col) for col in zip(*variants["rzero"]["curriculum_mean_difficulty"], strict=True)]
     targets["rzero_curriculum_mean_difficulty_by_iteration"] = [round(v, 3) for v in levels]
     targets["curriculum_difficulty_rises"] = all(b > a for a, b in zip(levels, levels[1:], strict=False))
@@ -215,15 +252,32 @@ def _pm(values: list[float]) -> str:
     return f"{mean:.3f} ± {std:.3f}"
 
 
-def markdown(variants: dict, seeds: list[int]) -> str:
+def frontier_levels(variants: dict, count: int = 3) -> list[str]:
+    """The `count` held-out levels where the base model (iteration 0, mean over runs) is nearest
+    50% right: the columns that show whether the frontier moves."""
+    base = [
+        run["iterations"][0]["accuracy_by_difficulty"]
+        for r in variants.values()
+        for run in r.get("runs", [])
+        if "iterations" in run
+    ]
+    if not base:
+        return []
+    mean = {lv: statistics.fmean(b[lv] for b in base) for lv in base[0]}
+    return sorted(sorted(mean, key=lambda lv: abs(mean[lv] - 0.5))[:count], key=int)
+
+
+def markdown(variants: dict, seeds: list[int], heldout_problems: int) -> str:
     """Per variant and iteration: means ± standard deviations over the seeds."""
+    shown = frontier_levels(variants)
     lines = [
-        f"Held-out greedy accuracy (512 problems, exact answers), mean ± std over the seeds {seeds} that finished "
-        "(n per row)",
+        f"Held-out greedy accuracy ({heldout_problems} problems, exact answers), mean ± std over the seeds {seeds} "
+        "that finished (n per row); the level columns are the base model's frontier (nearest 50% right)",
         "",
-        "| variant | iter | held-out greedy | levels 5 / 6 / 7 | pseudo-label acc | own curriculum acc "
+        f"| variant | iter | held-out greedy | levels {' / '.join(shown)} | worked share | pseudo-label acc "
+        "| own curriculum acc "
         "| kept | mean difficulty | pool pairwise BLEU | stage s (ch/cur/sol/ev) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, record in variants.items():
         if "runs" not in record or "accuracy_by_iteration" not in record:
@@ -236,8 +290,9 @@ def markdown(variants: dict, seeds: list[int]) -> str:
                 return _pm(values) if values else "-"
 
             levels = " / ".join(
-                f"{statistics.fmean(it['accuracy_by_difficulty'][lv] for it in its):.2f}" for lv in ("5", "6", "7")
+                f"{statistics.fmean(it['accuracy_by_difficulty'][lv] for it in its):.2f}" for lv in shown
             )
+            worked = col("greedy_worked_share")
             bleu = [it["pool_diversity"]["mean_pairwise_bleu"] for it in its if "pool_diversity" in it]
             kept = [it["curriculum_kept"] for it in its if it.get("curriculum_kept") is not None]
             seconds = [it["stage_seconds"] for it in its]
@@ -247,16 +302,16 @@ def markdown(variants: dict, seeds: list[int]) -> str:
             )
             label = f"{name} (n={len(its)})"
             lines.append(
-                f"| {label} | {k} | {col('greedy_accuracy')} | {levels} | {col('pseudo_label_accuracy')} | "
+                f"| {label} | {k} | {col('greedy_accuracy')} | {levels} | {worked} | {col('pseudo_label_accuracy')} | "
                 f"{col('accuracy_on_own_curriculum')} | {statistics.fmean(kept):.0f} | "
                 f"{col('curriculum_mean_difficulty')} | {statistics.fmean(bleu):.3f} | {stage} |"
                 if kept
-                else f"| {label} | {k} | {col('greedy_accuracy')} | {levels} | - | - | - | - | - | {stage} |"
+                else f"| {label} | {k} | {col('greedy_accuracy')} | {levels} | {worked} | - | - | - | - | - | {stage} |"
             )
     for name in ("sft_only", "rzero_then_sft"):
         if name in variants:
             accuracy = variants[name]["accuracy"]
-            lines.append(f"| {name} (n={len(accuracy)}) | - | {_pm(accuracy)} | | | | | | | |")
+            lines.append(f"| {name} (n={len(accuracy)}) | - | {_pm(accuracy)} | | | | | | | | |")
     return "\n".join(lines + diagnostics_table(variants)) + "\n"
 
 
@@ -264,7 +319,20 @@ def diagnostics_table(variants: dict) -> list[str]:
     """In-band pseudo-labels right / kept per difficulty, summed over seeds; wrong majorities at
     difficulty >= 7 that equal the question with one term dropped."""
     lines = ["", "In-band pseudo-labels right / kept by difficulty (sum over seeds; oracle, diagnostics only)", ""]
-    lines += ["| variant | iter | 2 | 3 | 4 | 5 | 6 | 7 | 8 | wrong at >= 7: one term dropped |", "|---" * 10 + "|"]
+    shown = sorted(
+        {
+            lv
+            for r in variants.values()
+            for run in r.get("runs", [])
+            for it in run.get("iterations", [])
+            for lv in it.get("label_diagnostics", {}).get("in_band_label_accuracy_by_difficulty", {})
+        },
+        key=int,
+    )
+    lines += [
+        f"| variant | iter | {' | '.join(shown)} | wrong at >= 7: one term dropped |",
+        "|---" * (len(shown) + 3) + "|",
+    ]
     for name, record in variants.items():
         for k in range(1, len(record.get("accuracy_by_iteration", [[0]])[0])):
             totals: dict[str, list[int]] = {}
@@ -276,7 +344,7 @@ def diagnostics_table(variants: dict) -> list[str]:
                     cell[0], cell[1] = cell[0] + right, cell[1] + kept
                 wrong += diag.get("wrong_majorities_at_7_plus", 0)
                 dropped += diag.get("of_which_one_term_dropped", 0)
-            cells = [f"{totals[lv][0]}/{totals[lv][1]}" if lv in totals else "-" for lv in "2345678"]
+            cells = [f"{totals[lv][0]}/{totals[lv][1]}" if lv in totals else "-" for lv in shown]
             lines.append(f"| {name} | {k} | {' | '.join(cells)} | {dropped}/{wrong} |")
     return lines
 
@@ -350,12 +418,15 @@ def main() -> int:
             for (name, _, _), out in zip(sft_jobs, sft_outs, strict=True):
                 sft.setdefault(name, []).append(json.loads((out / "sft.json").read_text()))
     variants = aggregate(loops, sft)
+    from rzero.domains.arithmetic import ArithmeticDomain
+
+    heldout_problems = len(ArithmeticDomain().heldout())
     record = {
         "benchmark": "self_evolution",
         "command": "HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/self_evolution.py " + " ".join(sys.argv[1:]),
         "config": "configs/default.yaml" + (f" + {' '.join(args.overrides)}" if args.overrides else ""),
         "seeds": args.seeds,
-        "heldout_problems": 512,
+        "heldout_problems": heldout_problems,
         "targets": check_targets(variants),
         "variants": variants,
         "wall_seconds_this_invocation": round(time.time() - started, 1),
@@ -364,7 +435,7 @@ def main() -> int:
     stem = Path(args.results)
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
-    table = markdown(variants, args.seeds)
+    table = markdown(variants, args.seeds, heldout_problems)
     stem.with_suffix(".md").write_text(table)
     plot(variants, stem.with_suffix(".png"))
     print(json.dumps(record["targets"], indent=1))

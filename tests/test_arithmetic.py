@@ -10,6 +10,7 @@ from rzero.domains import get_domain
 from rzero.domains.arithmetic import (
     HELDOUT_LEVELS,
     HELDOUT_PER_LEVEL,
+    OPERATORS,
     ArithmeticDomain,
     ParseError,
     Spec,
@@ -135,6 +136,18 @@ def test_worked_solution_format():
         text = worked_solution(question)
         assert text.count("\n") == level  # one line per operation, then the box
         assert D.extract_answer(text) == str(answer)
+    running = worked_solution("7 + 3 * 4 - 5", style="running")
+    assert running == "3*4=12\n7+12=19\n19-5=14\n\\boxed{14}"  # no rewritten remainder
+
+
+def test_level_spec_operators():
+    rng = random.Random(1)
+    plus_minus = [sample_problem(rng, level_spec(5, ("+", "-")))[0] for _ in range(200)]
+    assert not any("*" in q for q in plus_minus)
+    assert any("*" in sample_problem(rng, level_spec(5, OPERATORS))[0] for _ in range(50))
+    assert level_spec(5) == level_spec(5, OPERATORS)
+    wide = make_heldout(per_level=4, levels=(9, 10), operators=("+", "-"))
+    assert [p.difficulty for p in wide] == [9] * 4 + [10] * 4 and not any("*" in p.question for p in wide)
 
 
 def test_answer_extraction_and_equivalence():

@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rzero.domains.arithmetic import PRETRAIN_LEVELS, ArithmeticDomain
+from rzero.domains.arithmetic import ArithmeticDomain
 from rzero.pretrain import PretrainConfig, corpus_documents, learning_rate, token_batches, train, write_model_card
 
 TINY = dict(
@@ -25,7 +25,8 @@ TINY = dict(
 def test_corpus_mixes_roles_and_excludes_heldout():
     d = ArithmeticDomain()
     heldout = {p.question for p in d.heldout()}
-    cfg = PretrainConfig(documents=3000, seed=3)
+    weights = {1: 1.0, 2: 1.0, 3: 1.0, 4: 1.0}
+    cfg = PretrainConfig(documents=3000, seed=3, level_weights=weights, worked_fraction={})
     docs = corpus_documents(cfg, exclude=heldout)
     posing = [x for x in docs if x.startswith(d.challenger_prompt())]
     solving = [x for x in docs if x.startswith("Problem: ")]
@@ -33,12 +34,49 @@ def test_corpus_mixes_roles_and_excludes_heldout():
     assert 0.17 < len(posing) / len(docs) < 0.23  # posing_fraction 0.2
     questions = {d.parse_question(x) for x in posing} | {x.split("\n")[0][len("Problem: ") :] for x in solving}
     assert not questions & heldout
-    assert {d.difficulty(q) for q in questions} == set(PRETRAIN_LEVELS)
+    assert {d.difficulty(q) for q in questions} == set(weights)
     wrong = [x for x in solving if d.extract_answer(x) != d.oracle(x.split("\n")[0][len("Problem: ") :])]
     assert 0.02 < len(wrong) / len(solving) < 0.09  # slip_fraction 0.05 (a slip can cancel out: rarely)
     exact = corpus_documents(PretrainConfig(documents=500, seed=3, slip_fraction=0.0), exclude=heldout)
     for doc in (x for x in exact if x.startswith("Problem: ")):
         assert d.extract_answer(doc) == d.oracle(doc.split("\n")[0][len("Problem: ") :])
+
+
+def _question_of(doc: str) -> str:
+    return doc.split("\n")[0][len("Problem: ") :]
+
+
+def test_worked_fraction_posing_weights_and_operators_shape_the_corpus():
+    d = ArithmeticDomain()
+    cfg = PretrainConfig(
+        documents=4000,
+        seed=5,
+        operators=("+", "-"),
+        level_weights={2: 1.0, 6: 1.0},
+        worked_fraction={6: 0.25},
+        posing_level_weights={2: 1.0},
+    )
+    docs = corpus_documents(cfg, exclude=set())
+    posing = [d.parse_question(x) for x in docs if x.startswith(d.challenger_prompt())]
+    solving = [x for x in docs if x.startswith("Problem: ")]
+    assert {d.difficulty(q) for q in posing} == {2}  # posing draws its own weights
+    assert not any("*" in x for x in docs)
+    hasty = {2: 0, 6: 0}
+    total = {2: 0, 6: 0}
+    for doc in solving:
+        level = d.difficulty(_question_of(doc))
+        total[level] += 1
+        if doc == d.answer_only_document(_question_of(doc)):  # exact: answer-only documents never slip
+            hasty[level] += 1
+    assert hasty[2] == 0  # levels not listed: always worked
+    assert 0.68 < hasty[6] / total[6] < 0.82  # 1 - 0.25 answer alone
+
+
+def test_answer_only_document_is_the_prompt_and_the_boxed_value():
+    d = ArithmeticDomain()
+    doc = d.answer_only_document("7-3+4")
+    assert doc == d.solver_prompt("7-3+4") + "\\boxed{8}"
+    assert d.extract_answer(doc) == "8"
 
 
 def test_a_slip_is_carried_through_consistently():
@@ -49,9 +87,21 @@ def test_a_slip_is_carried_through_consistently():
     assert worked_solution("7+3*4-5") == worked_solution("7+3*4-5", None)
 
 
-def test_config_rejects_levels_outside_pretraining():
-    with pytest.raises(ValueError, match="level_weights"):
-        PretrainConfig(level_weights={9: 1.0})
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("level_weights", {99: 1.0}),
+        ("posing_level_weights", {0: 1.0}),
+        ("worked_fraction", {3: 1.5}),
+        ("worked_fraction", {42: 0.5}),
+        ("operators", ("+", "/")),
+        ("operators", ()),
+        ("solution_style", "prose"),
+    ],
+)
+def test_config_rejects_bad_recipe_fields(field, value):
+    with pytest.raises(ValueError, match=field):
+        PretrainConfig(**{field: value})  # type: ignore[arg-type]
 
 
 def test_token_batches_respect_budget_and_cover_every_document():
@@ -99,3 +149,41 @@ def test_model_card_records_recipe_and_figures(tmp_path):
     record = json.loads((tmp_path / "pretrain_record.json").read_text())
     assert f"{record['parameters']:,} parameters" in card
     assert "| maj10_accuracy | 0.550 |" in card and '"band_fraction": 0.3' in card
+
+
+def test_recipe_file_reproduces_the_issue_13_candidate(tmp_path):
+    from rzero.pretrain import load_recipe
+
+    cfg = load_recipe("configs/pretrain/elicitation_c1.json", seed=4)
+    assert cfg.operators == ("+", "-") and cfg.seed == 4 and cfg.rope_theta == 1e9
+    assert cfg.worked_fraction[10] == 0.3 and cfg.posing_level_weights[1] == 2.0
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"worked_fraction": {"3": 1.5}}')
+    with pytest.raises(ValueError, match=r"bad.json.*worked_fraction"):
+        load_recipe(bad)
+    bad.write_text('{"levels": {"3": 1}}')
+    with pytest.raises(ValueError, match=r"unknown fields \['levels'\]"):
+        load_recipe(bad)
+    bad.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="JSON object"):
+        load_recipe(bad)
+
+
+def test_pretrain_cli_rejects_a_bad_recipe_before_any_work(tmp_path, capsys):
+    from rzero.cli import main
+
+    bad = tmp_path / "recipe.json"
+    bad.write_text('{"operators": ["+", "/"]}')
+    out = tmp_path / "model"
+    assert main(["pretrain-base", "--out", str(out), "--recipe", str(bad)]) == 2
+    assert "operators" in capsys.readouterr().err and not out.exists()
+
+
+def test_default_recipe_corpus_is_the_shipped_models():
+    """The recipe fields added for issue 13 leave the default random stream untouched: the first 3,000
+    documents hash as they did before issue 13 (the code that pretrained the shipped base model)."""
+    import hashlib
+
+    heldout = {p.question for p in ArithmeticDomain().heldout()}
+    text = "\n".join(corpus_documents(PretrainConfig(documents=3000), exclude=heldout))
+    assert hashlib.sha256(text.encode()).hexdigest().startswith("eca220eb5dd5f809dbe9106f25312e38")

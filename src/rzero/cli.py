@@ -267,11 +267,15 @@ def _cmd_sft(args: argparse.Namespace) -> int:
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
-    from rzero.pretrain import PretrainConfig, train
+    from rzero.pretrain import PretrainConfig, load_recipe, train
 
     given = {"seed": args.seed, "steps": args.steps, "threads": args.threads}
     overrides = {k: v for k, v in given.items() if v is not None}
-    cfg = PretrainConfig(**overrides)
+    try:
+        cfg = load_recipe(args.recipe, **overrides) if args.recipe else PretrainConfig(**overrides)
+    except ValueError as err:
+        print(f"rzero pretrain-base: {err}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         print(f"rzero pretrain-base: {out} is not empty; pass --overwrite to replace it", file=sys.stderr)
@@ -349,6 +353,7 @@ def _add_model_commands(sub) -> None:
 
     pt = sub.add_parser("pretrain-base", help="pretrain the embedded base model from scratch (CPU)")
     pt.add_argument("--out", required=True, help="output folder")
+    pt.add_argument("--recipe", help="JSON file of PretrainConfig fields (default: the shipped model's recipe)")
     pt.add_argument("--seed", type=int)
     pt.add_argument("--steps", type=int)
     pt.add_argument("--threads", type=int)

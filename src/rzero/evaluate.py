@@ -28,6 +28,7 @@ class ProblemResult:
     pseudo_label: str | None
     p_hat: float
     majority_correct: bool
+    greedy_completion: str = ""  # the greedy text itself, for diagnostics (how the Solver answered)
 
 
 def _correct(domain: Domain, predicted: str | None, truth: str) -> bool:
@@ -66,6 +67,7 @@ def score_problems(
                 pseudo_label=vote.pseudo_label if vote else None,
                 p_hat=vote.p_hat if vote else 0.0,
                 majority_correct=bool(vote) and _correct(domain, vote.pseudo_label, problem.answer),
+                greedy_completion=g[0].text,
             )
         )
     return results

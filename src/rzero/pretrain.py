@@ -14,6 +14,12 @@ Documents cover levels 1-6 (number of operations), levels 5 and 6 rarely, and ne
 levels 7 and 8, so the model is imperfect on longer problems and cannot solve the longest well: that
 is the room the Challenger-Solver loop has to find and fill by itself. Held-out questions never appear in the
 corpus. Everything is deterministic for a seed on a fixed thread count.
+
+Other recipes (`rzero pretrain-base --recipe FILE`, a JSON object of PretrainConfig fields) explore
+issue 13's testbeds: `operators` (e.g. `+ -` only), `worked_fraction` (per level, the share of solving
+documents that show the worked steps; the rest are answer-only documents, `\\boxed{answer}` right
+after `Solution:`), `posing_level_weights` (the Challenger documents' own level mix), `rope_theta`
+and `solution_style`. With none of them set the corpus is exactly the shipped model's.
 """
 
 from __future__ import annotations
@@ -24,13 +30,14 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from rzero.domains import Problem
-from rzero.domains.arithmetic import PRETRAIN_LEVELS, ArithmeticDomain, level_spec, sample_problem
+from rzero.domains.arithmetic import OPERATORS, PRETRAIN_LEVELS, ArithmeticDomain, level_spec, sample_problem
 
 EOS = "<|endoftext|>"  # also the beginning-of-text token, as in GPT-2
 PAD = "<|pad|>"
@@ -51,6 +58,16 @@ class PretrainConfig:
     # majority of samples beats a single sample, as with real base models trained on real text
     slip_fraction: float = 0.05
     level_weights: dict[int, float] = field(default_factory=lambda: {1: 1.0, 2: 1.0, 3: 1.5, 4: 1.5, 5: 0.6, 6: 0.3})
+    operators: tuple[str, ...] = ("+", "-", "*")
+    posing_level_weights: dict[int, float] = field(default_factory=dict)  # empty: as level_weights
+    # share of solving documents at each level that show the worked solution; the rest give the
+    # answer alone (`\\boxed{answer}` right after `Solution:`); levels not listed: 1.0
+    worked_fraction: dict[int, float] = field(default_factory=dict)
+    rope_theta: float = 10000.0
+    # "rewrite": each line does one operation and rewrites the rest of the expression (the shipped
+    # format); "running": one `a op b = r` line per operation, the rest never rewritten (measured in
+    # issue 13: a 3M model never learns to find the k-th operand that way)
+    solution_style: Literal["rewrite", "running"] = "rewrite"
     tokenizer_vocab_size: int = 320
     # model (Llama architecture)
     hidden_size: int = 256
@@ -70,34 +87,80 @@ class PretrainConfig:
     monitor_problems: int = 64
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.level_weights) - set(PRETRAIN_LEVELS))
-        if unknown:
-            raise ValueError(f"level_weights: levels {unknown} are outside PRETRAIN_LEVELS {PRETRAIN_LEVELS}")
+        for name in ("level_weights", "posing_level_weights", "worked_fraction"):
+            unknown = sorted(set(getattr(self, name)) - set(PRETRAIN_LEVELS))
+            if unknown:
+                raise ValueError(f"{name}: levels {unknown} are outside PRETRAIN_LEVELS {PRETRAIN_LEVELS}")
+        if not self.operators or not set(self.operators) <= set(OPERATORS):
+            raise ValueError(f"operators must be a non-empty subset of {OPERATORS}, got {self.operators}")
+        if self.solution_style not in ("rewrite", "running"):
+            raise ValueError(f"solution_style must be 'rewrite' or 'running', got {self.solution_style!r}")
+        if any(not 0.0 <= v <= 1.0 for v in self.worked_fraction.values()):
+            raise ValueError(f"worked_fraction values must be in [0, 1], got {self.worked_fraction}")
         if not 0.0 <= self.slip_fraction <= 1.0:
             raise ValueError(f"slip_fraction must be in [0, 1], got {self.slip_fraction}")
         if not 0.0 <= self.posing_fraction <= 1.0:
             raise ValueError(f"posing_fraction must be in [0, 1], got {self.posing_fraction}")
 
 
+def load_recipe(path: str | Path, **overrides) -> PretrainConfig:
+    """A PretrainConfig from a JSON recipe file (field -> value; level-keyed fields may use string
+    keys, as JSON must), then `overrides`. Unknown fields and bad values raise ValueError naming the
+    field and the file."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"recipe {path}: cannot read it as JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"recipe {path}: expected a JSON object of PretrainConfig fields")
+    known = set(PretrainConfig.__dataclass_fields__)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"recipe {path}: unknown fields {unknown}")
+    try:
+        for name in ("level_weights", "posing_level_weights", "worked_fraction"):
+            if name in data:
+                data[name] = {int(level): float(value) for level, value in data[name].items()}
+        if "operators" in data:
+            data["operators"] = tuple(data["operators"])
+        return PretrainConfig(**{**data, **overrides})
+    except (TypeError, ValueError, AttributeError) as err:
+        raise ValueError(f"recipe {path}: {err}") from err
+
+
 def corpus_documents(cfg: PretrainConfig, exclude: set[str]) -> list[str]:
-    """The pretraining corpus: posing and solving documents, no question of `exclude`."""
+    """The pretraining corpus: posing and solving documents, no question of `exclude`.
+
+    Without `posing_level_weights` one level draw serves both roles, and without `worked_fraction`
+    no draw decides worked or answer-only: the random stream is then exactly that of the recipe
+    that built the shipped model, which stays reproducible."""
     rng = random.Random(cfg.seed)
     domain = ArithmeticDomain()
-    levels = sorted(cfg.level_weights)
-    weights = [cfg.level_weights[level] for level in levels]
+    solving = (sorted(cfg.level_weights), [cfg.level_weights[k] for k in sorted(cfg.level_weights)])
+    posing = solving
+    if cfg.posing_level_weights:
+        posing = (
+            sorted(cfg.posing_level_weights),
+            [cfg.posing_level_weights[k] for k in sorted(cfg.posing_level_weights)],
+        )
     docs = []
     while len(docs) < cfg.documents:
-        level = rng.choices(levels, weights)[0]
-        question, _ = sample_problem(rng, level_spec(level))
+        pose = bool(cfg.posing_level_weights) and rng.random() < cfg.posing_fraction
+        level = rng.choices(*(posing if pose else solving))[0]
+        question, _ = sample_problem(rng, level_spec(level, cfg.operators))
         if question in exclude:
             continue
-        if rng.random() < cfg.posing_fraction:
+        if not cfg.posing_level_weights:
+            pose = rng.random() < cfg.posing_fraction
+        if pose:
             docs.append(domain.posing_document(question))
+        elif cfg.worked_fraction and rng.random() >= cfg.worked_fraction.get(level, 1.0):
+            docs.append(domain.answer_only_document(question))
         elif rng.random() < cfg.slip_fraction:
             slip = (rng.randrange(level), rng.choice(SLIP_OFFSETS))
-            docs.append(domain.solving_document(question, slip))
+            docs.append(domain.solving_document(question, slip, cfg.solution_style))
         else:
-            docs.append(domain.solving_document(question))
+            docs.append(domain.solving_document(question, style=cfg.solution_style))
     return docs
 
 
@@ -133,6 +196,7 @@ def build_model(cfg: PretrainConfig, tokenizer: PreTrainedTokenizerFast) -> Llam
         num_attention_heads=cfg.attention_heads,
         num_key_value_heads=cfg.attention_heads,
         max_position_embeddings=cfg.max_positions,
+        rope_theta=cfg.rope_theta,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -180,9 +244,10 @@ def monitor_accuracy(model, tokenizer, cfg: PretrainConfig) -> float:
     domain = ArithmeticDomain()
     rng = random.Random(cfg.seed + 1_000_000)
     problems = []
+    levels = sorted(cfg.level_weights)
     for i in range(cfg.monitor_problems):
-        level = PRETRAIN_LEVELS[i % len(PRETRAIN_LEVELS)]
-        question, answer = sample_problem(rng, level_spec(level))
+        level = levels[i % len(levels)]
+        question, answer = sample_problem(rng, level_spec(level, cfg.operators))
         problems.append(Problem(question, str(answer), level))
     model.eval()
     accuracy = greedy_accuracy(HFGenerator(model, tokenizer), domain, problems, max_new_tokens=160)
@@ -272,6 +337,17 @@ def write_model_card(model_dir: Path, figures: dict) -> Path:
     record = json.loads((model_dir / "pretrain_record.json").read_text())
     cfg = record["config"]
     weights = ", ".join(f"level {k}: {v}" for k, v in cfg["level_weights"].items())
+    posing = ", ".join(f"level {k}: {v}" for k, v in cfg.get("posing_level_weights", {}).items()) or "the same"
+    worked = cfg.get("worked_fraction", {})
+    worked_text = (
+        "; at each level the share of solving documents that show the worked steps is "
+        + ", ".join(f"{k}: {v}" for k, v in worked.items())
+        + " (the rest give `\\boxed{answer}` alone, as a hasty text does; unlisted levels: all worked)"
+        if worked
+        else ""
+    )
+    operators = " ".join(cfg.get("operators", ["+", "-", "*"]))
+    heldout_levels = sorted(int(k) for k in figures["accuracy_by_difficulty"])
     rows = "\n".join(
         f"| {key} | {figures[key]:.3f} |"
         for key in ("greedy_accuracy", "pass1_accuracy", "maj10_accuracy", "band_fraction", "question_validity")
@@ -294,7 +370,8 @@ Challenger-Solver loop has to find and fill without human data.
 ## Architecture
 
 hidden size {cfg["hidden_size"]}, {cfg["layers"]} layers, {cfg["attention_heads"]} heads,
-MLP {cfg["intermediate_size"]}, tied embeddings, {cfg["max_positions"]} positions. Tokenizer: byte-level BPE
+MLP {cfg["intermediate_size"]}, tied embeddings, {cfg["max_positions"]} positions, RoPE theta
+{cfg.get("rope_theta", 10000.0):g}. Tokenizer: byte-level BPE
 built with `tokenizers` ({record["vocab_size"]} tokens, digits always single tokens); `<|endoftext|>` starts
 every text and ends every document; `<|pad|>` pads.
 
@@ -305,9 +382,12 @@ every text and ends every document; `<|pad|>` pads.
 `<question>...</question>`), the rest solving documents (`Problem: ...` / `Solution:` then one reduction per
 line and `\\boxed{{answer}}`; {cfg.get("slip_fraction", 0.0):.0%} of them with one slip: a step result off by
 one of {list(SLIP_OFFSETS)}, carried through to a wrong boxed answer).
-Difficulty = number of operations; levels drawn with weights {weights};
-operands 1..9, operators + - *, every partial result within +-99. The 512 held-out problems
-(levels 1..8) are excluded from the corpus.
+Difficulty = number of operations; solving documents drawn with level weights {weights}{worked_text};
+posing documents with level weights {posing}. Operands 1..9, operators {operators}, every partial
+result within +-99. The {figures["heldout_problems"]} held-out problems (levels {heldout_levels[0]}..{
+        heldout_levels[-1]
+    })
+are excluded from the corpus.
 
 ## Training
 
@@ -322,8 +402,10 @@ Reproduce: `rzero pretrain-base --out DIR --seed {cfg["seed"]}` then
 
 ## Figures on the held-out set
 
-{figures["heldout_problems"]} problems, levels 1..8 (levels above {max(int(k) for k in cfg["level_weights"])} are
-beyond pretraining). Greedy decoding for accuracy; {figures["votes_per_question"]} samples at T = 1.0 for
+{figures["heldout_problems"]} problems, levels {heldout_levels[0]}..{heldout_levels[-1]} (levels above
+{max(int(k) for k in cfg["level_weights"])} are beyond pretraining). Greedy decoding for accuracy; {
+        figures["votes_per_question"]
+    } samples at T = 1.0 for
 pass@1 (mean@10), maj@10 and p_hat; {figures["challenger_samples"]} Challenger samples at T = 1.0 for validity.
 
 | figure | value |

@@ -72,9 +72,10 @@ class Spec:
             raise ValueError(f"Spec.operators must be a non-empty subset of {OPERATORS}")
 
 
-def level_spec(level: int) -> Spec:
-    """The generator knobs of difficulty `level` (= number of operations), 1..MAX_TERMS-1."""
-    return Spec(n_terms=level + 1)
+def level_spec(level: int, operators: tuple[str, ...] = OPERATORS) -> Spec:
+    """The generator knobs of difficulty `level` (= number of operations), 1..MAX_TERMS-1, drawing
+    `operators` (a pretraining recipe may use `+` and `-` only: see rzero.pretrain)."""
+    return Spec(n_terms=level + 1, operators=operators)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,13 +173,16 @@ def evaluate(question: str) -> int:
     return reduction_steps(operands, ops)[-1][3]
 
 
-def worked_solution(question: str, slip: tuple[int, int] | None = None) -> str:
+def worked_solution(question: str, slip: tuple[int, int] | None = None, style: str = "rewrite") -> str:
     """The scratchpad a perfect Solver writes for `question`, ending in `\\boxed{answer}` (with one
     mistake carried through when `slip` is given, see `reduction_steps`)."""
     steps = reduction_steps(*parse_expression(question), slip=slip)
     lines = []
     for a, op, b, result, rest in steps:
         step = f"{a}{op}{b}={result}"
+        if style == "running":
+            lines.append(step)
+            continue
         lines.append(step if rest == str(result) else f"{step};{rest}")
     lines.append(f"\\boxed{{{steps[-1][3]}}}")
     return "\n".join(lines)
@@ -268,17 +272,23 @@ HELDOUT_FILE = "arithmetic_heldout.jsonl"
 HELDOUT_SEED = 20250805  # the paper's arXiv id; never used for pretraining draws
 HELDOUT_LEVELS = tuple(range(1, 9))
 HELDOUT_PER_LEVEL = 64
-PRETRAIN_LEVELS = (1, 2, 3, 4, 5, 6)  # levels 5-6 rare in pretraining, 7-8 never seen
+PRETRAIN_LEVELS = tuple(range(1, MAX_TERMS))  # levels a pretraining corpus may draw
 
 
-def make_heldout(seed: int = HELDOUT_SEED, per_level: int = HELDOUT_PER_LEVEL) -> list[Problem]:
-    """The fixed held-out set: `per_level` distinct problems at each level of HELDOUT_LEVELS."""
+def make_heldout(
+    seed: int = HELDOUT_SEED,
+    per_level: int = HELDOUT_PER_LEVEL,
+    levels: tuple[int, ...] = HELDOUT_LEVELS,
+    operators: tuple[str, ...] = OPERATORS,
+) -> list[Problem]:
+    """The fixed held-out set: `per_level` distinct problems at each of `levels` (the shipped file
+    uses the defaults; issue 13's testbed experiments used levels 1..10 with `+` and `-`)."""
     rng = random.Random(seed)
     problems: list[Problem] = []
-    for level in HELDOUT_LEVELS:
+    for level in levels:
         seen: set[str] = set()
         while len(seen) < per_level:
-            question, answer = sample_problem(rng, level_spec(level))
+            question, answer = sample_problem(rng, level_spec(level, operators))
             if question not in seen:
                 seen.add(question)
                 problems.append(Problem(question, str(answer), level))
@@ -358,9 +368,13 @@ class ArithmeticDomain:
         """A text in which the Challenger prompt is followed by a well-formed question."""
         return f"{CHALLENGER_PROMPT}{QUESTION_OPEN}{question}{QUESTION_CLOSE}"
 
-    def solving_document(self, question: str, slip: tuple[int, int] | None = None) -> str:
+    def solving_document(self, question: str, slip: tuple[int, int] | None = None, style: str = "rewrite") -> str:
         """A text in which the Solver prompt is followed by the worked solution."""
-        return self.solver_prompt(question) + worked_solution(question, slip)
+        return self.solver_prompt(question) + worked_solution(question, slip, style)
+
+    def answer_only_document(self, question: str) -> str:
+        """A text in which the Solver prompt is followed by the answer alone, no worked steps."""
+        return f"{self.solver_prompt(question)}\\boxed{{{evaluate(question)}}}"
 
     def labelled_examples(
         self, count: int, seed: int, levels: tuple[int, ...] = HELDOUT_LEVELS
