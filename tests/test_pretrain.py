@@ -1,6 +1,7 @@
 """Pretraining pieces: corpus, batches, schedule, determinism for a seed, model card."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -154,7 +155,8 @@ def test_model_card_records_recipe_and_figures(tmp_path):
 def test_recipe_file_reproduces_the_issue_13_candidate(tmp_path):
     from rzero.pretrain import load_recipe
 
-    cfg = load_recipe("configs/pretrain/elicitation_c1.json", seed=4)
+    recipe = Path(__file__).parents[1] / "src" / "rzero" / "configs" / "pretrain" / "elicitation_c1.json"
+    cfg = load_recipe(recipe, seed=4)
     assert cfg.operators == ("+", "-") and cfg.seed == 4 and cfg.rope_theta == 1e9
     assert cfg.worked_fraction[10] == 0.3 and cfg.posing_level_weights[1] == 2.0
     bad = tmp_path / "bad.json"
