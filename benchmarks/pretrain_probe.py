@@ -6,10 +6,10 @@
 Issue 13's screening tool for pretraining recipes (`rzero pretrain-base --recipe FILE`): for each
 level it draws `--per-level` problems with seed 12345 (short levels necessarily overlap any corpus:
 level 1 has 162 distinct problems; this screens recipes, it is not the held-out evaluation) and
-reports greedy accuracy, pass@1 and maj@k at T = 1, the share of problems in R-Zero's band (p_hat in
-[0.3, 0.7]), how often the majority is right in that band (the pseudo-label accuracy R-Zero would
-train on), and the share of greedy answers that show worked steps. Then the Challenger's validity
-and the levels it poses. Prints a JSON record and a table.
+reports greedy accuracy, pass@1 and maj@k at `--temperature` (R-Zero votes at 1.0), the share of
+problems in R-Zero's band (p_hat in [0.3, 0.7]), how often the majority is right in that band (the
+pseudo-label accuracy R-Zero would train on), and the share of greedy answers that show worked
+steps. Then the Challenger's validity and the levels it poses. Prints a JSON record and a table.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def main() -> int:
     parser.add_argument("--levels", default="1-10", help="first-last level")
     parser.add_argument("--per-level", type=int, default=40)
     parser.add_argument("--votes", type=int, default=10)
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the votes")
     parser.add_argument("--max-new-tokens", type=int, default=320)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--out", help="write the JSON record here too")
@@ -66,7 +67,12 @@ def main() -> int:
     levels = list(range(first, last + 1))
     problems = make_heldout(seed=12345, per_level=args.per_level, levels=tuple(levels), operators=operators)
     results = score_problems(
-        generator, domain, problems, votes_per_question=args.votes, max_new_tokens=args.max_new_tokens
+        generator,
+        domain,
+        problems,
+        votes_per_question=args.votes,
+        temperature=args.temperature,
+        max_new_tokens=args.max_new_tokens,
     )
     by_level = {str(lv): level_figures([r for r in results if r.difficulty == lv], args.votes) for lv in levels}
     record = {
@@ -75,6 +81,7 @@ def main() -> int:
         "operators": "".join(operators),
         "per_level": args.per_level,
         "votes_per_question": args.votes,
+        "temperature": args.temperature,
         "by_level": by_level,
         "challenger": question_validity(generator, domain, samples=300),
         "wall_seconds": round(time.time() - started, 1),
