@@ -19,14 +19,15 @@ import json
 import time
 from pathlib import Path
 
-from rzero.domains.arithmetic import OPERATORS, ArithmeticDomain, make_heldout
+from rzero.domains.arithmetic import OPERATORS, ArithmeticDomain, make_heldout, shows_work
 from rzero.evaluate import question_validity, score_problems
 from rzero.generation import HFGenerator, set_threads
+from rzero.voting import in_band
 
 
 def level_figures(results: list, votes: int) -> dict:
     """Greedy, pass@1, maj@k, band share, in-band majority accuracy and worked share of one level."""
-    band = [r for r in results if 0.3 - 1e-9 <= r.p_hat <= 0.7 + 1e-9]
+    band = [r for r in results if in_band(r.p_hat, delta=0.2)]
     n = len(results)
     return {
         "greedy": round(sum(r.greedy_correct for r in results) / n, 3),
@@ -34,7 +35,7 @@ def level_figures(results: list, votes: int) -> dict:
         "maj": round(sum(r.majority_correct for r in results) / n, 3),
         "band": round(len(band) / n, 3),
         "band_label_accuracy": round(sum(r.majority_correct for r in band) / len(band), 3) if band else None,
-        "greedy_worked": round(sum("\n" in r.greedy_completion.split("\\boxed")[0] for r in results) / n, 3),
+        "greedy_worked": round(sum(shows_work(r.greedy_completion) for r in results) / n, 3),
     }
 
 

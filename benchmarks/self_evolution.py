@@ -140,11 +140,12 @@ def label_diagnostics(pool_file: Path) -> dict:
 def worked_share(results_file: Path) -> float | None:
     """Share of greedy held-out completions that show worked steps before the box (diagnostics: the
     embedded default's base model often answers long problems hastily, with the box alone)."""
+    from rzero.domains.arithmetic import shows_work
     from rzero.rundir import read_jsonl
 
     texts = [row.get("greedy_completion") for row in read_jsonl(results_file)]
     texts = [t for t in texts if t is not None]
-    return round(sum("\n" in t.split("\\boxed")[0] for t in texts) / len(texts), 4) if texts else None
+    return round(sum(shows_work(t) for t in texts) / len(texts), 4) if texts else None
 
 
 def collect_loop(out: Path) -> dict:

@@ -348,6 +348,9 @@ def write_model_card(model_dir: Path, figures: dict) -> Path:
     )
     operators = " ".join(cfg.get("operators", ["+", "-", "*"]))
     heldout_levels = sorted(int(k) for k in figures["accuracy_by_difficulty"])
+    level_range = f"{heldout_levels[0]}..{heldout_levels[-1]}"
+    votes = figures["votes_per_question"]
+    top_level = max(int(k) for k in cfg["level_weights"])
     rows = "\n".join(
         f"| {key} | {figures[key]:.3f} |"
         for key in ("greedy_accuracy", "pass1_accuracy", "maj10_accuracy", "band_fraction", "question_validity")
@@ -384,9 +387,7 @@ line and `\\boxed{{answer}}`; {cfg.get("slip_fraction", 0.0):.0%} of them with o
 one of {list(SLIP_OFFSETS)}, carried through to a wrong boxed answer).
 Difficulty = number of operations; solving documents drawn with level weights {weights}{worked_text};
 posing documents with level weights {posing}. Operands 1..9, operators {operators}, every partial
-result within +-99. The {figures["heldout_problems"]} held-out problems (levels {heldout_levels[0]}..{
-        heldout_levels[-1]
-    })
+result within +-99. The {figures["heldout_problems"]} held-out problems (levels {level_range})
 are excluded from the corpus.
 
 ## Training
@@ -402,10 +403,8 @@ Reproduce: `rzero pretrain-base --out DIR --seed {cfg["seed"]}` then
 
 ## Figures on the held-out set
 
-{figures["heldout_problems"]} problems, levels {heldout_levels[0]}..{heldout_levels[-1]} (levels above
-{max(int(k) for k in cfg["level_weights"])} are beyond pretraining). Greedy decoding for accuracy; {
-        figures["votes_per_question"]
-    } samples at T = 1.0 for
+{figures["heldout_problems"]} problems, levels {level_range} (levels above
+{top_level} are beyond pretraining). Greedy decoding for accuracy; {votes} samples at T = 1.0 for
 pass@1 (mean@10), maj@10 and p_hat; {figures["challenger_samples"]} Challenger samples at T = 1.0 for validity.
 
 | figure | value |

@@ -268,6 +268,13 @@ def parse_integer(text: str) -> int | None:
 # The Domain
 # ---------------------------------------------------------------------------------------------
 
+
+def shows_work(completion: str) -> bool:
+    """Whether a Solver completion writes at least one worked line before its first `\\boxed`
+    (diagnostics of issue 13: a hasty answer is the box alone)."""
+    return "\n" in completion.split("\\boxed")[0]
+
+
 HELDOUT_FILE = "arithmetic_heldout.jsonl"
 HELDOUT_SEED = 20250805  # the paper's arXiv id; never used for pretraining draws
 HELDOUT_LEVELS = tuple(range(1, 9))
