@@ -179,3 +179,28 @@ def test_get_domain():
     assert get_domain("arithmetic").name == "arithmetic"
     with pytest.raises(ValueError, match="unknown domain"):
         get_domain("chess")
+
+
+def test_make_heldout_script_writes_a_file_the_loop_reads(tmp_path, capsys):
+    """scripts/make_heldout.py writes what eval.heldout_file loads; bad levels exit 2 naming the flag."""
+    import importlib.util
+    from pathlib import Path
+
+    from rzero.domains import load_problems
+
+    path = Path(__file__).parents[1] / "scripts" / "make_heldout.py"
+    spec = importlib.util.spec_from_file_location("make_heldout", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "h.jsonl"
+    assert script.main(["--levels", "9-10", "--operators", "+-", "--per-level", "3", "--out", str(out)]) == 0
+    problems = load_problems(out)
+    assert [p.difficulty for p in problems] == [9, 9, 9, 10, 10, 10]
+    assert all("*" not in p.question for p in problems)
+    assert problems == make_heldout(per_level=3, levels=(9, 10), operators=("+", "-"))
+    for bad in (["--levels", "0-3"], ["--levels", "x"], ["--levels", "2", "--operators", "+/"]):
+        with pytest.raises(SystemExit) as stop:
+            script.main([*bad, "--out", str(tmp_path / "no.jsonl")])
+        assert stop.value.code == 2
+        assert bad[-2] in capsys.readouterr().err
+    assert not (tmp_path / "no.jsonl").exists()

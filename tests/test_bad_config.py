@@ -71,6 +71,18 @@ def test_bad_config_exits_2_with_one_line(tmp_path, capsys, no_model_loads, name
     assert not (tmp_path / "run" / "config.yaml").exists()
 
 
+def test_bad_heldout_file(tmp_path, capsys, no_model_loads):
+    assert main(["run", "--out", str(tmp_path / "r"), f"eval.heldout_file={tmp_path / 'none.jsonl'}"]) == 2
+    err = capsys.readouterr().err
+    assert "eval.heldout_file" in err and "does not exist" in err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "1+2"}\n')
+    assert main(["run", "--out", str(tmp_path / "r"), f"eval.heldout_file={bad}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "eval.heldout_file" in err and "bad.jsonl:1" in err
+    assert not (tmp_path / "r" / "config.yaml").exists()
+
+
 def test_missing_config_file(tmp_path, capsys, no_model_loads):
     assert main(["run", "--config", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err

@@ -71,7 +71,9 @@ def test_evaluate_model_uses_the_subset_and_checks_the_curriculum():
         question = prompt.split("\n")[0].removeprefix("Problem: ")
         return "\\boxed{" + D.oracle(question) + "}"
 
-    cfg = SimpleNamespace(problems=16, votes_per_question=0, temperature=1.0, max_new_tokens=8, benchmarks="")
+    cfg = SimpleNamespace(
+        problems=16, votes_per_question=0, temperature=1.0, max_new_tokens=8, benchmarks="", heldout_file=""
+    )
     curriculum = [
         {"question": "1+1", "pseudo_label": "2", "oracle_answer": "2", "pseudo_label_correct": True},
         {"question": "2*3", "pseudo_label": "5", "oracle_answer": "6", "pseudo_label_correct": False},
@@ -80,6 +82,43 @@ def test_evaluate_model_uses_the_subset_and_checks_the_curriculum():
     assert metrics["problems"] == 16 and metrics["greedy_accuracy"] == 1.0
     assert metrics["pseudo_label_accuracy"] == 0.5
     assert metrics["accuracy_on_own_curriculum"] == 1.0  # scored against the oracle, not the pseudo-label
+
+
+def test_heldout_file_replaces_the_domains_set(tmp_path):
+    """eval.heldout_file: the stage scores exactly the file's problems, by level, and keeps the greedy text."""
+    import json
+
+    from rzero.config import EvalConfig
+    from rzero.domains.arithmetic import make_heldout
+    from rzero.evaluate import evaluate_model
+    from rzero.rundir import read_jsonl
+
+    problems = make_heldout(seed=3, per_level=2, levels=(9, 10), operators=("+", "-"))
+    path = tmp_path / "heldout.jsonl"
+    path.write_text("".join(json.dumps(p.__dict__) + "\n" for p in problems))
+
+    def solve(prompt, i):  # right at level 9, wrong at level 10
+        question = prompt.split("\n")[0].removeprefix("Problem: ")
+        answer = int(D.oracle(question)) + (D.difficulty(question) == 10)
+        return "\\boxed{" + str(answer) + "}"
+
+    cfg = EvalConfig(heldout_file=str(path), max_new_tokens=8)
+    metrics = evaluate_model(ScriptedGenerator(solve), D, cfg, [], folder=tmp_path)
+    assert metrics["problems"] == 4 and metrics["greedy_accuracy"] == 0.5
+    assert metrics["accuracy_by_difficulty"] == {"9": 1.0, "10": 0.0}
+    assert [r["question"] for r in read_jsonl(tmp_path / "results.jsonl")] == [p.question for p in problems]
+
+
+def test_load_problems_names_the_file_and_line(tmp_path):
+    from rzero.domains import load_problems
+
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"question": "1+2", "answer": "3", "difficulty": 1}\n{"question": "1+2", "answer": "3"}\n')
+    with pytest.raises(ValueError, match=r"h.jsonl:2: expected JSON with question, answer and integer difficulty"):
+        load_problems(path)
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(ValueError, match="no held-out problems"):
+        load_problems(tmp_path / "empty.jsonl")
 
 
 def test_math_benchmarks_in_the_evaluation_stage(tmp_path):

@@ -171,6 +171,23 @@ def test_recipe_file_reproduces_the_issue_13_candidate(tmp_path):
         load_recipe(bad)
 
 
+def test_a_recipes_own_heldout_set_never_reaches_the_corpus():
+    from rzero.domains.arithmetic import make_heldout
+    from rzero.pretrain import excluded_questions
+
+    shipped = {p.question for p in ArithmeticDomain().heldout()}
+    assert excluded_questions(PretrainConfig()) == shipped
+    cfg = PretrainConfig(operators=("+", "-"), heldout_levels=(1, 2), level_weights={1: 1.0, 2: 1.0}, documents=4000)
+    own = {p.question for p in make_heldout(levels=(1, 2), operators=("+", "-"))}
+    assert excluded_questions(cfg) == shipped | own
+    asked = {d.split("Problem: ")[1].split("\n")[0] for d in corpus_documents(cfg, exclude=set()) if "Problem: " in d}
+    assert asked & own  # level 1 and 2 are small spaces: without the exclusion the corpus would use them
+    kept = corpus_documents(cfg, exclude=excluded_questions(cfg))
+    assert not {d.split("Problem: ")[1].split("\n")[0] for d in kept if "Problem: " in d} & own
+    with pytest.raises(ValueError, match="heldout_levels"):
+        PretrainConfig(heldout_levels=(0,))
+
+
 def test_pretrain_cli_rejects_a_bad_recipe_before_any_work(tmp_path, capsys):
     from rzero.cli import main
 

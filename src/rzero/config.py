@@ -87,6 +87,7 @@ class EvalConfig:
     temperature: float = 1.0
     max_new_tokens: int = 320
     problems: int = 0  # evaluate an evenly spread subset of the held-out set; 0 = all of it
+    heldout_file: str = ""  # JSONL of question, answer, difficulty replacing the domain's held-out set
     probe_file: str = ""  # labelled JSONL: per-iteration pseudo-label accuracy (evaluation only)
     benchmarks: str = ""  # comma-separated, e.g. gsm8k,math500 (rzero.evalsets); problems = per-benchmark limit
     data_dir: str = "../shared/data"  # folder of <benchmark>/test.jsonl files

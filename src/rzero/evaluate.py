@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rzero.domains import Domain, Problem
+from rzero.domains import Domain, Problem, load_problems
 from rzero.generation import Generator, Sampling
 from rzero.voting import majority_vote
 
@@ -180,9 +180,10 @@ def evaluate_model(generator: Generator, domain: Domain, cfg, curriculum: Sequen
     from rzero.rundir import write_jsonl
 
     try:
-        heldout = spread_subset(domain.heldout(), cfg.problems)
+        problems = load_problems(cfg.heldout_file) if cfg.heldout_file else domain.heldout()
     except NotImplementedError:  # the math domain has no held-out set of its own: benchmarks only
-        heldout = []
+        problems = []
+    heldout = spread_subset(problems, cfg.problems)
     score = lambda problems, scorer: score_problems(  # noqa: E731
         generator, scorer, problems, cfg.votes_per_question, cfg.temperature, 1.0, cfg.max_new_tokens
     )

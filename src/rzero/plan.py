@@ -64,7 +64,8 @@ def describe(cfg: RunConfig, model_dir: Path) -> list[str]:
     """The lines that `--dry-run` prints."""
     ch, cur, so, ev = cfg.challenger, cfg.curriculum, cfg.solver, cfg.eval
     device = cfg.model.device
-    held = f"{ev.problems or 'all'} held-out problems" if cfg.domain == "arithmetic" else ""
+    held = f"{ev.problems or 'all'} held-out problems" if cfg.domain == "arithmetic" or ev.heldout_file else ""
+    held += f" of {ev.heldout_file}" if ev.heldout_file else ""
     suites = f"benchmarks {ev.benchmarks}" + (f" (<= {ev.problems} problems each)" if ev.problems else "")
     heldout = " + ".join(filter(None, [held, suites if ev.benchmarks else ""])) or "nothing (set eval.benchmarks)"
     lines = [f"model {model_dir} on {device}; {cfg.iterations} iterations; domain {cfg.domain}; seed {cfg.seed}"]

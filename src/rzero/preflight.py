@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rzero.config import ConfigError, RunConfig
+from rzero.domains import load_problems
 from rzero.evalsets import benchmark_names, hub_offline
 
 
@@ -51,6 +52,15 @@ def preflight(cfg: RunConfig, out: str | Path) -> None:
             )
     if cfg.eval.probe_file and not Path(cfg.eval.probe_file).is_file():
         raise ConfigError(f"eval.probe_file {cfg.eval.probe_file} does not exist (a JSONL of question and answer)")
+    if cfg.eval.heldout_file:
+        if not Path(cfg.eval.heldout_file).is_file():
+            raise ConfigError(
+                f"eval.heldout_file {cfg.eval.heldout_file} does not exist (a JSONL of question, answer, difficulty)"
+            )
+        try:
+            load_problems(cfg.eval.heldout_file)
+        except ValueError as error:
+            raise ConfigError(f"eval.heldout_file: {error}") from None
     if cfg.model.threads > (os.cpu_count() or 1) * 4:
         raise ConfigError(f"model.threads={cfg.model.threads} is far above the {os.cpu_count()} cores; use 0 (all)")
     out = Path(out)

@@ -37,7 +37,14 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from rzero.domains import Problem
-from rzero.domains.arithmetic import OPERATORS, PRETRAIN_LEVELS, ArithmeticDomain, level_spec, sample_problem
+from rzero.domains.arithmetic import (
+    OPERATORS,
+    PRETRAIN_LEVELS,
+    ArithmeticDomain,
+    level_spec,
+    make_heldout,
+    sample_problem,
+)
 
 EOS = "<|endoftext|>"  # also the beginning-of-text token, as in GPT-2
 PAD = "<|pad|>"
@@ -63,6 +70,9 @@ class PretrainConfig:
     # share of solving documents at each level that show the worked solution; the rest give the
     # answer alone (`\\boxed{answer}` right after `Solution:`); levels not listed: 1.0
     worked_fraction: dict[int, float] = field(default_factory=dict)
+    # levels of a held-out set `make_heldout(levels=heldout_levels, operators=operators)` that the
+    # corpus must also avoid (a testbed evaluated with eval.heldout_file); the shipped file always is
+    heldout_levels: tuple[int, ...] = ()
     rope_theta: float = 10000.0
     # "rewrite": each line does one operation and rewrites the rest of the expression (the shipped
     # format); "running": one `a op b = r` line per operation, the rest never rewritten (measured in
@@ -91,6 +101,8 @@ class PretrainConfig:
             unknown = sorted(set(getattr(self, name)) - set(PRETRAIN_LEVELS))
             if unknown:
                 raise ValueError(f"{name}: levels {unknown} are outside PRETRAIN_LEVELS {PRETRAIN_LEVELS}")
+        if not set(self.heldout_levels) <= set(PRETRAIN_LEVELS):
+            raise ValueError(f"heldout_levels must lie in PRETRAIN_LEVELS {PRETRAIN_LEVELS}, got {self.heldout_levels}")
         if not self.operators or not set(self.operators) <= set(OPERATORS):
             raise ValueError(f"operators must be a non-empty subset of {OPERATORS}, got {self.operators}")
         if self.solution_style not in ("rewrite", "running"):
@@ -121,8 +133,9 @@ def load_recipe(path: str | Path, **overrides) -> PretrainConfig:
         for name in ("level_weights", "posing_level_weights", "worked_fraction"):
             if name in data:
                 data[name] = {int(level): float(value) for level, value in data[name].items()}
-        if "operators" in data:
-            data["operators"] = tuple(data["operators"])
+        for name in ("operators", "heldout_levels"):
+            if name in data:
+                data[name] = tuple(data[name])
         return PretrainConfig(**{**data, **overrides})
     except (TypeError, ValueError, AttributeError) as err:
         raise ValueError(f"recipe {path}: {err}") from err
@@ -255,13 +268,21 @@ def monitor_accuracy(model, tokenizer, cfg: PretrainConfig) -> float:
     return accuracy
 
 
+def excluded_questions(cfg: PretrainConfig) -> set[str]:
+    """Questions no document may use: the shipped held-out set, and the recipe's own held-out set
+    (`heldout_levels`, drawn as `scripts/make_heldout.py` draws it) when it names one."""
+    excluded = {p.question for p in ArithmeticDomain().heldout()}
+    if cfg.heldout_levels:
+        excluded |= {p.question for p in make_heldout(levels=cfg.heldout_levels, operators=cfg.operators)}
+    return excluded
+
+
 def train(cfg: PretrainConfig, out_dir: Path, log_every: int = 50) -> dict:
     """Build corpus, tokenizer and model, train, save to `out_dir`; returns the training record."""
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     started = time.time()
-    heldout = {p.question for p in ArithmeticDomain().heldout()}
-    docs = corpus_documents(cfg, exclude=heldout)
+    docs = corpus_documents(cfg, exclude=excluded_questions(cfg))
     tokenizer = build_tokenizer(docs[:20_000], cfg.tokenizer_vocab_size)
     ids = [row + [tokenizer.eos_token_id] for row in tokenizer(docs)["input_ids"]]
     model = build_model(cfg, tokenizer)

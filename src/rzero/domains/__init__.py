@@ -20,6 +20,22 @@ class Problem:
     difficulty: int
 
 
+def load_problems(path) -> list[Problem]:
+    """Held-out problems from a JSONL file of `question`, `answer` and `difficulty` (`eval.heldout_file`,
+    as `arithmetic.make_heldout` writes them). Errors name the file and line."""
+    from rzero.rundir import iter_jsonl
+
+    problems = []
+    for number, row in iter_jsonl(path):
+        try:
+            problems.append(Problem(str(row["question"]), str(row["answer"]), int(row["difficulty"])))
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{path}:{number}: expected JSON with question, answer and integer difficulty") from None
+    if not problems:
+        raise ValueError(f"{path}: no held-out problems")
+    return problems
+
+
 class Domain(Protocol):
     """What the loop needs to know about a family of problems."""
 
