@@ -157,4 +157,4 @@ def test_eval_command_on_benchmarks(tiny_model_dir, data_dir, tmp_path, capsys):
     assert figures["math_average"] == figures["benchmarks"]["aime25"]["greedy_accuracy"]
     assert "per benchmark" in capsys.readouterr().out
     assert main([*common, "--benchmarks", "aime24", "--data-dir", str(data_dir)]) == 2
-    assert "aime24/test.jsonl not found" in capsys.readouterr().err
+    assert "aime24/test.jsonl does not exist" in capsys.readouterr().err

@@ -186,3 +186,22 @@ def test_proof_questions_are_not_well_formed(question, dropped):
 )
 def test_prose_answers_count_as_missing(answer, prose):
     assert (MathDomain().extract_answer(f"so \\boxed{{{answer}}}") is None) is prose
+
+
+def test_math_verify_log_lines_are_capped(caplog):
+    """A timed-out parse logs the whole model output; what reaches the log keeps the head and the length."""
+    import logging
+
+    from rzero.verify import LOG_MESSAGE_CHARS, cap_math_verify_logs
+
+    cap_math_verify_logs()
+    cap_math_verify_logs()  # idempotent: one filter per logger
+    logger = logging.getLogger("math_verify.parser")
+    assert logger.filters.count(logger.filters[0]) == 1
+    with caplog.at_level(logging.WARNING, logger="math_verify"):
+        logger.warning("Timeout during parsing: %s", "x" * 200_000)
+        logging.getLogger("math_verify.grader").warning("Timeout during comparison")
+    long, short = (record.getMessage() for record in caplog.records)
+    assert long.startswith("Timeout during parsing: xxx") and long.endswith("[200024 characters in all]")
+    assert len(long) < LOG_MESSAGE_CHARS + 40
+    assert short == "Timeout during comparison"

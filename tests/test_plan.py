@@ -55,3 +55,40 @@ def test_lora_parameter_count_matches_peft(tiny_model_dir):
     trained = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     assert lora_parameter_count(tiny_model_dir, 4) == trained
     assert lora_parameter_count(tiny_model_dir, 0) is None
+
+
+def test_accelerate_configs_are_described_from_the_file(tmp_path):
+    from pathlib import Path
+
+    from rzero.plan import describe_accelerate
+
+    root = Path(__file__).resolve().parents[1] / "configs" / "accelerate"
+    one = describe_accelerate(str(root / "1gpu.yaml"))
+    assert "one process on one device, nothing sharded" in one and "bf16" in one and "ZeRO" not in one
+    assert "sharded across 8 processes on 1 machine (DeepSpeed ZeRO-3)" in describe_accelerate(
+        str(root / "8gpu-zero3.yaml")
+    )
+    assert "16 processes on 2 machines (DeepSpeed ZeRO-3)" in describe_accelerate(str(root / "multinode-zero3.yaml"))
+    ddp = tmp_path / "ddp.yaml"
+    ddp.write_text("distributed_type: MULTI_GPU\nnum_processes: 4\nmixed_precision: 'no'\n")
+    assert describe_accelerate(str(ddp)) == "data parallel across 4 processes on 1 machine: a full copy of the " + (
+        "weights and optimizer on each (MULTI_GPU)"
+    )
+    ddp.write_text("distributed_type: [\n")
+    assert "could not be read" in describe_accelerate(str(ddp))
+
+
+def test_dry_run_of_a_small_lora_on_one_gpu_config(tiny_model_dir):
+    """Issue 14: rank 8 on a small model printed "LoRA: 0M"; the 1-GPU accelerate config said ZeRO-3."""
+    from rzero.plan import _count
+
+    from pathlib import Path
+
+    one_gpu = Path(__file__).resolve().parents[1] / "configs" / "accelerate" / "1gpu.yaml"
+    cfg = load_config(
+        DEFAULT_CONFIG, ["model.lora_rank=8", "launch.mode=accelerate", f"launch.accelerate_config={one_gpu}"]
+    )
+    text = "\n".join(describe(cfg, tiny_model_dir))
+    assert "LoRA: 0M" not in text and "ZeRO-3" not in text and "nothing sharded" in text
+    assert "(LoRA: " in text and "K trained parameters)" in text
+    assert [_count(n) for n in (512, 41_472, 3_241_216, 4.02e9)] == ["512", "41.5K", "3.2M", "4.0B"]

@@ -86,7 +86,10 @@ def test_report_writes_every_plot_and_a_self_contained_page(tmp_path):
 
 def test_report_cli_errors_name_the_directory(tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing")]) == 2
-    assert "missing/summary.json not found" in capsys.readouterr().err
+    assert "runs: " + str(tmp_path / "missing") + " does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty")]) == 2
+    assert "empty/summary.json not found" in capsys.readouterr().err
 
 
 def test_report_loads_in_headless_chromium(tmp_path):

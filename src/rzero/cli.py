@@ -8,18 +8,35 @@ import sys
 import time
 from pathlib import Path
 
+from rzero.cliargs import (
+    existing_file,
+    existing_folder,
+    integer,
+    model_folder,
+    one_line_errors,
+    output_file,
+    output_folder,
+    positive_number,
+)
+
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from rzero.cliargs import benchmark_problem
     from rzero.config import EvalConfig
     from rzero.domains import get_domain, with_chat_template
     from rzero.evaluate import benchmark_figures, question_validity, score_problems, spread_subset, summarize
     from rzero.generation import HFGenerator, embedded_base_path, set_threads
+    from rzero.tables import print_benchmarks, print_figures
 
-    threads = set_threads(args.threads)
-    model_dir = Path(args.model) if args.model else embedded_base_path()
     if args.domain == "math" and not args.benchmarks:
         print("rzero eval: the math domain is evaluated on benchmarks: pass --benchmarks", file=sys.stderr)
         return 2
+    problem = benchmark_problem(args.benchmarks, args.data_dir)
+    if problem:
+        print(f"rzero eval: {problem}", file=sys.stderr)
+        return 2
+    threads = set_threads(args.threads)
+    model_dir = args.model or embedded_base_path()
     domain = with_chat_template(get_domain(args.domain), model_dir, args.chat_template)
     problems = spread_subset(domain.heldout(), args.problems) if args.domain == "arithmetic" else []
     print(
@@ -45,64 +62,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             print(f"rzero eval: {error}", file=sys.stderr)
             return 2
     figures["wall_seconds"] = round(time.time() - started, 1)
+    if args.json:  # the figures first: nothing after this can lose them
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
     if problems:
-        _print_figures(figures)
+        print_figures(figures)
     if args.benchmarks:
         print_benchmarks([("model", figures)])
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return 0
-
-
-def print_benchmarks(rows: list[tuple[str, dict]]) -> None:
-    """Greedy accuracy per benchmark and the paper's averages, one row per (label, metrics)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    names = list(dict.fromkeys(n for _, m in rows for n in m.get("benchmarks", {})))
-    averages = [a for a in ("math_average", "general_average") if any(m.get(a) is not None for _, m in rows)]
-    if not names:
-        return
-    table = Table(title="greedy accuracy (%) per benchmark, as in the paper's tables")
-    for column in ["", *names, *averages]:
-        table.add_column(column, justify="right")
-    for label, metrics in rows:
-        per = metrics.get("benchmarks", {})
-        cells = [per[n]["greedy_accuracy"] if n in per else None for n in names] + [metrics.get(a) for a in averages]
-        table.add_row(label, *("-" if v is None else f"{100 * v:.2f}" for v in cells))
-    Console(width=max(Console().width, 120)).print(table)
-
-
-def _print_figures(figures: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="Solver on held-out problems (exact ground truth, evaluation only)")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key in (
-        "greedy_accuracy",
-        "pass1_accuracy",
-        f"maj{figures.get('votes_per_question', 0)}_accuracy",
-        "band_fraction",
-        "mean_p_hat",
-        "question_validity",
-    ):
-        if key in figures:
-            table.add_row(key, f"{figures[key]:.3f}")
-    table.add_row("distinct Challenger questions", f"{figures['distinct_questions']} / {figures['samples']}")
-    table.add_row("wall time", f"{figures['wall_seconds']:.0f} s")
-    levels = Table(title="greedy accuracy by difficulty (number of operations)")
-    for level in figures["accuracy_by_difficulty"]:
-        levels.add_column(level, justify="right")
-    levels.add_row(*(f"{v:.2f}" for v in figures["accuracy_by_difficulty"].values()))
-    challenger = Table(title="Challenger questions by difficulty")
-    for level in figures["difficulty_histogram"]:
-        challenger.add_column(level, justify="right")
-    challenger.add_row(*(str(v) for v in figures["difficulty_histogram"].values()))
-    console = Console(width=max(Console().width, 100))
-    for t in (table, levels, challenger):
-        console.print(t)
 
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
@@ -131,8 +97,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"rzero run: {error}", file=sys.stderr)
         return 2
-    print_results(summary)
     from rzero.report import build_report
+    from rzero.tables import print_results
+
+    print_results(summary)
 
     print(f"report: {build_report([out])}")
     if "stopped" in summary:
@@ -158,6 +126,12 @@ def _cmd_stage(args: argparse.Namespace) -> int:
         cfg = load_config(run.config_path)
     except ConfigError as error:
         print(f"rzero stage: {error}", file=sys.stderr)
+        return 2
+    if args.iteration > cfg.iterations:
+        print(f"rzero stage: --iteration {args.iteration}: the run has {cfg.iterations} iterations", file=sys.stderr)
+        return 2
+    if args.iteration == 0 and args.name != "evaluate":
+        print(f"rzero stage: --iteration 0 has only the evaluate stage, not {args.name}", file=sys.stderr)
         return 2
     if run.is_done(args.iteration, args.name):
         print(f"rzero stage: iteration {args.iteration} {args.name} is done already")
@@ -192,48 +166,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_results(summary: dict) -> None:
-    """The per-iteration results table of a run."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="R-Zero: Solver per iteration (held-out accuracy uses exact answers, evaluation only)")
-    for column in (
-        "iter",
-        "held-out greedy",
-        "pseudo-label acc",
-        "own curriculum acc",
-        "curriculum kept",
-        "mean p_hat",
-        "mean difficulty",
-        "challenger reward",
-        "wall s",
-    ):
-        table.add_column(column, justify="right")
-
-    def fmt(value, spec=".3f"):
-        return "-" if value is None else format(value, spec)
-
-    for it in summary["iterations"]:
-        ev, cur = it["evaluate"], it.get("curriculum", {})
-        ch, so = it.get("challenger", {}), it.get("solver", {})
-        seconds = sum(part.get("seconds", 0) for part in (ev, cur, ch, so))
-        kept = f"{cur['kept']}/{cur['labelled']}" if cur else "-"
-        table.add_row(
-            str(it["iteration"]),
-            fmt(ev["greedy_accuracy"]),
-            fmt(ev.get("pseudo_label_accuracy")),
-            fmt(ev.get("accuracy_on_own_curriculum")),
-            kept,
-            fmt(cur.get("mean_p_hat")),
-            fmt(cur.get("mean_difficulty"), ".2f"),
-            fmt(ch.get("reward")),
-            f"{seconds:.0f}",
-        )
-    Console(width=max(Console().width, 120)).print(table)
-    print_benchmarks([(f"iteration {it['iteration']}", it["evaluate"]) for it in summary["iterations"]])
-
-
 def _cmd_sft(args: argparse.Namespace) -> int:
     from rzero.domains import get_domain
     from rzero.evaluate import score_problems, summarize
@@ -242,15 +174,15 @@ def _cmd_sft(args: argparse.Namespace) -> int:
     from rzero.sft import SFTSettings, fine_tune, labelled_rows
 
     set_threads(args.threads)
-    model_dir = Path(args.model) if args.model else embedded_base_path()
-    out = Path(args.out)
+    model_dir = args.model or embedded_base_path()
+    out = args.out
     if (out / "model").exists() and not args.overwrite:
         print(f"rzero sft: {out / 'model'} exists; pass --overwrite to replace it", file=sys.stderr)
         return 2
     domain = get_domain(args.domain)
     try:
         settings = SFTSettings(args.epochs, args.examples_per_step, args.learning_rate, seed=args.seed)
-        rows = labelled_rows(domain, args.examples, args.seed, Path(args.data) if args.data else None)
+        rows = labelled_rows(domain, args.examples, args.seed, args.data)
     except (ValueError, OSError) as error:
         print(f"rzero sft: {error}", file=sys.stderr)
         return 2
@@ -276,7 +208,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"rzero pretrain-base: {err}", file=sys.stderr)
         return 2
-    out = Path(args.out)
+    out = args.out
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         print(f"rzero pretrain-base: {out} is not empty; pass --overwrite to replace it", file=sys.stderr)
         return 2
@@ -300,63 +232,66 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stage", help="run one stage of one iteration of a run directory (used by launchers)")
     st.add_argument("name", choices=["challenger", "curriculum", "solver", "evaluate"])
     st.add_argument("--run", required=True, help="run directory (holds config.yaml)")
-    st.add_argument("--iteration", type=int, required=True)
+    st.add_argument("--iteration", type=integer(0), required=True)
     st.set_defaults(func=_cmd_stage)
 
     wk = sub.add_parser("worker", help="on nodes 1..N-1: join the multi-node GRPO phases of a run driven by node 0")
     wk.add_argument("--run", required=True, help="the run directory of `rzero run` on node 0 (shared file system)")
-    wk.add_argument("--machine-rank", type=int, required=True, help="this node's rank, 1..num_machines-1")
-    wk.add_argument("--poll-seconds", type=float, default=2.0)
+    wk.add_argument("--machine-rank", type=integer(1), required=True, help="this node's rank, 1..num_machines-1")
+    wk.add_argument("--poll-seconds", type=positive_number, default=2.0)
     wk.set_defaults(func=_cmd_worker)
 
     rp = sub.add_parser("report", help="write RUN/report/report.html (plots embedded) and its PNGs")
-    rp.add_argument("runs", nargs="+", help="run directories; the first is described, all are overlaid")
-    rp.add_argument("--out", help="output folder (default: FIRST_RUN/report)")
+    rp.add_argument("runs", nargs="+", type=existing_folder, help="run directories; the first is described")
+    rp.add_argument("--out", type=output_folder, help="output folder (default: FIRST_RUN/report)")
     rp.set_defaults(func=_cmd_report)
 
     _add_model_commands(sub)
+    one_line_errors(parser)
     return parser
 
 
 def _add_model_commands(sub) -> None:
     """The commands that evaluate or train one model outside the loop: eval, sft, pretrain-base."""
     ev = sub.add_parser("eval", help="evaluate a model on the domain's held-out problems and/or benchmarks")
-    ev.add_argument("--model", help="Hugging Face model folder (default: the embedded base model)")
+    ev.add_argument("--model", type=model_folder, help="Hugging Face model folder (default: the embedded base model)")
     ev.add_argument("--domain", default="arithmetic", choices=["arithmetic", "math"])
     ev.add_argument("--benchmarks", default="", help="comma-separated, e.g. gsm8k,math500,aime24,mmlu_pro,bbeh")
     ev.add_argument("--data-dir", default="../shared/data", help="folder of <benchmark>/test.jsonl")
     ev.add_argument("--chat-template", default="auto", choices=["auto", "never"])
-    ev.add_argument("--votes", type=int, default=10, help="sampled answers per problem (maj@k, mean@k)")
-    ev.add_argument("--temperature", type=float, default=1.0)
-    ev.add_argument("--max-new-tokens", type=int, default=320)
-    ev.add_argument("--problems", type=int, default=0, help="held-out subset / per-benchmark limit (0 = all)")
-    ev.add_argument("--challenger-samples", type=int, default=200)
+    ev.add_argument("--votes", type=integer(0), default=10, help="sampled answers per problem (maj@k, mean@k)")
+    ev.add_argument("--temperature", type=positive_number, default=1.0)
+    ev.add_argument("--max-new-tokens", type=integer(1), default=320)
+    ev.add_argument("--problems", type=integer(0), default=0, help="held-out subset / per-benchmark limit (0 = all)")
+    ev.add_argument("--challenger-samples", type=integer(1), default=200)
     ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
-    ev.add_argument("--json", help="also write the figures to this file")
+    ev.add_argument("--threads", type=integer(0), default=0, help="torch threads (0 = all cores)")
+    ev.add_argument("--json", type=output_file, help="also write the figures to this file")
     ev.set_defaults(func=_cmd_eval)
 
     sf = sub.add_parser("sft", help="supervised fine-tuning on a small labelled set, then held-out accuracy")
-    sf.add_argument("--model", help="model folder to fine-tune (default: the embedded base model)")
-    sf.add_argument("--out", required=True, help="output folder (model/, sft.json, train_log.jsonl)")
-    sf.add_argument("--domain", default="arithmetic")
-    sf.add_argument("--data", help="JSONL of {question, solution} (default: oracle-generated, arithmetic only)")
-    sf.add_argument("--examples", type=int, default=300, help="generated labelled examples")
-    sf.add_argument("--epochs", type=float, default=3.0)
-    sf.add_argument("--examples-per-step", type=int, default=16)
-    sf.add_argument("--learning-rate", type=float, default=3e-4)
-    sf.add_argument("--max-new-tokens", type=int, default=320)
+    sf.add_argument("--model", type=model_folder, help="model folder to fine-tune (default: the embedded base model)")
+    sf.add_argument(
+        "--out", type=output_folder, required=True, help="output folder (model/, sft.json, train_log.jsonl)"
+    )
+    sf.add_argument("--domain", default="arithmetic", choices=["arithmetic", "math"])
+    sf.add_argument("--data", type=existing_file, help="JSONL of {question, solution} (default: oracle-generated)")
+    sf.add_argument("--examples", type=integer(1), default=300, help="generated labelled examples")
+    sf.add_argument("--epochs", type=positive_number, default=3.0)
+    sf.add_argument("--examples-per-step", type=integer(1), default=16)
+    sf.add_argument("--learning-rate", type=positive_number, default=3e-4)
+    sf.add_argument("--max-new-tokens", type=integer(1), default=320)
     sf.add_argument("--seed", type=int, default=0)
-    sf.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    sf.add_argument("--threads", type=integer(0), default=0, help="torch threads (0 = all cores)")
     sf.add_argument("--overwrite", action="store_true")
     sf.set_defaults(func=_cmd_sft)
 
     pt = sub.add_parser("pretrain-base", help="pretrain the embedded base model from scratch (CPU)")
-    pt.add_argument("--out", required=True, help="output folder")
-    pt.add_argument("--recipe", help="JSON file of PretrainConfig fields (default: the shipped model's recipe)")
+    pt.add_argument("--out", type=output_folder, required=True, help="output folder")
+    pt.add_argument("--recipe", type=existing_file, help="JSON file of PretrainConfig fields (default: shipped)")
     pt.add_argument("--seed", type=int)
-    pt.add_argument("--steps", type=int)
-    pt.add_argument("--threads", type=int)
+    pt.add_argument("--steps", type=integer(1))
+    pt.add_argument("--threads", type=integer(1))
     pt.add_argument("--overwrite", action="store_true")
     pt.set_defaults(func=_cmd_pretrain)
 
@@ -371,7 +306,10 @@ def _quiet_libraries() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help (0) or a bad argument (2, one line already printed)
+        return int(stop.code or 0)
     if args.func is not _cmd_pretrain:
         _quiet_libraries()
     return args.func(args)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
+
 from rzero.config import RunConfig
 
 
@@ -56,6 +58,36 @@ def lora_parameter_count(model_dir: Path, rank: int) -> int | None:
     return d["layers"] * rank * per_layer
 
 
+def _count(n: float) -> str:
+    """A parameter count with enough precision at every scale: 1.2B, 3.2M, 41.5K, 512."""
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return f"{n:.0f}"
+
+
+def describe_accelerate(path: str) -> str:
+    """What an accelerate config does to the GRPO phases' memory, in words (from the file itself)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        kind = str(data.get("distributed_type", "NO")).upper()
+        processes, machines = int(data.get("num_processes", 1)), int(data.get("num_machines", 1))
+        stage = int((data.get("deepspeed_config") or {}).get("zero_stage", 0))
+    except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError):
+        return f"accelerate config {path} could not be read"
+    where = f"{processes} processes on {machines} machine{'s' if machines > 1 else ''}"
+    precision = f", {data['mixed_precision']} mixed precision" if data.get("mixed_precision", "no") != "no" else ""
+    if kind == "DEEPSPEED" and stage == 3:
+        return f"weights, gradients and optimizer states sharded across {where} (DeepSpeed ZeRO-3){precision}"
+    if kind == "DEEPSPEED":
+        return f"optimizer states sharded across {where}, a full copy of the weights on each (ZeRO-{stage}){precision}"
+    if kind == "FSDP":
+        return f"sharded across {where} (FSDP){precision}"
+    if kind == "NO" or processes == 1:
+        return f"one process on one device, nothing sharded: the whole figure on one GPU{precision}"
+    return f"data parallel across {where}: a full copy of the weights and optimizer on each ({kind}){precision}"
+
+
 def _gib(n_bytes: float) -> str:
     return f"{n_bytes / 2**30:.2f} GiB" if n_bytes >= 2**28 else f"{n_bytes / 2**20:.0f} MiB"
 
@@ -77,10 +109,10 @@ def describe(cfg: RunConfig, model_dir: Path) -> list[str]:
         if adapters:  # frozen weights (PEFT's reference = adapters off) + fp32 adapters, grads, Adam
             train = params * weight_bytes + adapters * 16
         lines.append(
-            f"parameters {params / 1e6:.1f}M; inference {_gib(params * weight_bytes)}; GRPO training about "
+            f"parameters {_count(params)}; inference {_gib(params * weight_bytes)}; GRPO training about "
             f"{_gib(train)} before activations"
-            + (f" (LoRA: {adapters / 1e6:.0f}M trained parameters)" if adapters else "")
-            + ("; sharded across the GPUs under DeepSpeed ZeRO-3" if cfg.launch.mode == "accelerate" else "")
+            + (f" (LoRA: {_count(adapters)} trained parameters)" if adapters else "")
+            + (f"; {describe_accelerate(cfg.launch.accelerate_config)}" if cfg.launch.mode == "accelerate" else "")
         )
     ch_rollouts = ch.prompts_per_step * ch.rollouts_per_prompt
     so_sequences = so.grpo_steps * so.questions_per_step * so.rollouts_per_question

@@ -12,6 +12,7 @@ cached.
 from __future__ import annotations
 
 import atexit
+import logging
 import multiprocessing as mp
 import queue
 import threading
@@ -35,12 +36,33 @@ def _verify_in_process(gold: str, predicted: str) -> bool:
     return bool(verify(gold_parsed, predicted_parsed))
 
 
+LOG_MESSAGE_CHARS = 300  # math-verify logs a timed-out parse with the whole model output (200 KB seen)
+
+
+def capped_log_record(record: logging.LogRecord) -> bool:
+    """A logging filter: a message longer than LOG_MESSAGE_CHARS keeps its head and says how long it was."""
+    message = record.getMessage()
+    if len(message) > LOG_MESSAGE_CHARS:
+        record.msg, record.args = f"{message[:LOG_MESSAGE_CHARS]}... [{len(message)} characters in all]", ()
+    return True
+
+
+def cap_math_verify_logs() -> None:
+    """Put `capped_log_record` on every math-verify logger (filters are per logger, not inherited)."""
+    import math_verify  # noqa: F401  (its modules create their loggers on import)
+
+    names = [name for name in logging.root.manager.loggerDict if name.split(".")[0] == "math_verify"]
+    for name in ["math_verify", *names]:
+        logger = logging.getLogger(name)
+        if capped_log_record not in logger.filters:
+            logger.addFilter(capped_log_record)
+
+
 STARTUP_TIMEOUT_S = 120.0  # a new worker imports math-verify and sympy first; not charged to any check
 
 
 def _worker_main(conn) -> None:  # runs in the worker process
-    import math_verify  # noqa: F401  (the slow imports happen before the worker says it is ready)
-
+    cap_math_verify_logs()  # imports math-verify: the slow imports happen before the worker says it is ready
     conn.send("ready")
     while True:
         try:

@@ -1,0 +1,127 @@
+"""Every command checks its own arguments before any work: exit 2 and one line naming the flag."""
+
+import json
+
+import pytest
+
+from rzero.cli import main
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail the test if a model is loaded or a training starts before the arguments are checked."""
+    import rzero.generation
+    import rzero.pretrain
+    import rzero.sft
+    import rzero.worker
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("work started before the arguments were checked")
+
+    monkeypatch.setattr(rzero.generation.HFGenerator, "from_pretrained", classmethod(refuse))
+    monkeypatch.setattr(rzero.pretrain, "train", refuse)
+    monkeypatch.setattr(rzero.sft, "fine_tune", refuse)
+    monkeypatch.setattr(rzero.worker, "follow", refuse)
+
+
+def run_dir(tmp_path):
+    """A run directory as `rzero run` leaves it before its first stage (3 iterations)."""
+    from rzero.cli import DEFAULT_CONFIG
+    from rzero.config import dump_yaml, load_config
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "config.yaml").write_text(dump_yaml(load_config(DEFAULT_CONFIG, [])))
+    return folder
+
+
+CASES = [
+    # (id, arguments, fragment of the one line, with the flag's name)
+    (
+        "eval no challenger samples",
+        ["eval", "--challenger-samples", "0"],
+        "--challenger-samples: must be an integer >= 1",
+    ),
+    ("eval negative votes", ["eval", "--votes", "-1"], "--votes: must be an integer >= 0"),
+    ("eval votes not a number", ["eval", "--votes", "ten"], "--votes: must be an integer >= 0, got 'ten'"),
+    ("eval zero temperature", ["eval", "--temperature", "0"], "--temperature: must be a number > 0"),
+    ("eval nan temperature", ["eval", "--temperature", "nan"], "--temperature: must be a number > 0"),
+    ("eval no new tokens", ["eval", "--max-new-tokens", "0"], "--max-new-tokens: must be an integer >= 1"),
+    ("eval negative problems", ["eval", "--problems", "-3"], "--problems: must be an integer >= 0"),
+    ("eval negative threads", ["eval", "--threads", "-1"], "--threads: must be an integer >= 0"),
+    ("eval missing model", ["eval", "--model", "{tmp}/none"], "--model: {tmp}/none is not a model folder"),
+    ("eval unknown benchmark", ["eval", "--benchmarks", "gsm9k"], "--benchmarks: unknown benchmark 'gsm9k'"),
+    (
+        "eval benchmark file missing offline",
+        ["eval", "--benchmarks", "gsm8k", "--data-dir", "{tmp}"],
+        "--benchmarks: {tmp}/gsm8k/test.jsonl does not exist",
+    ),
+    ("eval json into a missing folder", ["eval", "--json", "{tmp}/a/b.json"], "--json: the folder of {tmp}/a/b.json"),
+    ("eval json is a folder", ["eval", "--json", "{tmp}"], "--json: {tmp} is a folder"),
+    ("eval unknown domain", ["eval", "--domain", "chess"], "--domain: invalid choice: 'chess'"),
+    ("sft no examples", ["sft", "--out", "{tmp}/s", "--examples", "0"], "--examples: must be an integer >= 1"),
+    ("sft zero epochs", ["sft", "--out", "{tmp}/s", "--epochs", "0"], "--epochs: must be a number > 0"),
+    ("sft negative rate", ["sft", "--out", "{tmp}/s", "--learning-rate=-1e-4"], "--learning-rate: must be a number"),
+    ("sft step of nothing", ["sft", "--out", "{tmp}/s", "--examples-per-step", "0"], "--examples-per-step"),
+    (
+        "sft missing data",
+        ["sft", "--out", "{tmp}/s", "--data", "{tmp}/none.jsonl"],
+        "--data: {tmp}/none.jsonl does not",
+    ),
+    ("sft unknown domain", ["sft", "--out", "{tmp}/s", "--domain", "chess"], "--domain: invalid choice"),
+    ("sft out under a file", ["sft", "--out", "{tmp}/file/s"], "--out: {tmp}/file/s: {tmp}/file is a file"),
+    ("sft out missing", ["sft"], "the following arguments are required: --out"),
+    ("report missing run", ["report", "{tmp}/none"], "runs: {tmp}/none does not exist"),
+    (
+        "report out under a file",
+        ["report", "{tmp}", "--out", "{tmp}/file/r"],
+        "--out: {tmp}/file/r: {tmp}/file is a file",
+    ),
+    ("stage negative iteration", ["stage", "solver", "--run", "{run}", "--iteration", "-1"], "--iteration: must be"),
+    ("stage beyond the run", ["stage", "solver", "--run", "{run}", "--iteration", "7"], "--iteration 7: the run has 3"),
+    (
+        "stage solver at iteration 0",
+        ["stage", "solver", "--run", "{run}", "--iteration", "0"],
+        "only the evaluate stage",
+    ),
+    ("stage unknown name", ["stage", "judge", "--run", "{run}", "--iteration", "1"], "invalid choice: 'judge'"),
+    ("worker rank 0", ["worker", "--run", "{tmp}", "--machine-rank", "0"], "--machine-rank: must be an integer >= 1"),
+    ("worker no poll", ["worker", "--run", "{tmp}", "--machine-rank", "1", "--poll-seconds", "0"], "--poll-seconds"),
+    ("pretrain zero steps", ["pretrain-base", "--out", "{tmp}/m", "--steps", "0"], "--steps: must be an integer >= 1"),
+    ("pretrain zero threads", ["pretrain-base", "--out", "{tmp}/m", "--threads", "0"], "--threads: must be an integer"),
+    ("pretrain missing recipe", ["pretrain-base", "--out", "{tmp}/m", "--recipe", "{tmp}/r.json"], "--recipe: {tmp}/r"),
+    ("pretrain out under a file", ["pretrain-base", "--out", "{tmp}/file/m"], "--out: {tmp}/file/m: {tmp}/file is a"),
+]
+
+
+@pytest.mark.parametrize("name, arguments, expected", CASES, ids=[c[0] for c in CASES])
+def test_bad_argument_exits_2_with_one_line(tmp_path, capsys, no_work, name, arguments, expected):
+    (tmp_path / "file").write_text("keep me")
+    names = {"tmp": str(tmp_path), "run": str(run_dir(tmp_path)) if "{run}" in " ".join(arguments) else ""}
+    assert main([a.format(**names) for a in arguments]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert expected.format(**names) in err
+    assert (tmp_path / "file").read_text() == "keep me"
+    assert not any(p.name in ("s", "m", "r") for p in tmp_path.iterdir())
+
+
+def test_help_still_exits_0(capsys):
+    assert main(["eval", "--help"]) == 0
+    assert "--challenger-samples" in capsys.readouterr().out
+
+
+def test_eval_writes_its_figures_before_printing(tiny_model_dir, tmp_path, monkeypatch):
+    """The --json file holds the figures even when printing the tables fails afterwards."""
+    import rzero.tables
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("terminal gone")
+
+    monkeypatch.setattr(rzero.tables, "print_figures", broken)
+    out = tmp_path / "figures.json"
+    arguments = ["eval", "--model", str(tiny_model_dir), "--votes", "2", "--problems", "4", "--max-new-tokens", "4"]
+    with pytest.raises(RuntimeError, match="terminal gone"):
+        main([*arguments, "--challenger-samples", "4", "--threads", "1", "--json", str(out)])
+    figures = json.loads(out.read_text())
+    assert figures["problems"] == 4 and "greedy_accuracy" in figures
