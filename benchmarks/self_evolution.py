@@ -157,6 +157,7 @@ def collect_loop(out: Path) -> dict:
         row = {
             "iteration": entry["iteration"],
             "greedy_accuracy": ev["greedy_accuracy"],
+            "heldout_problems": ev.get("problems"),
             "accuracy_by_difficulty": ev["accuracy_by_difficulty"],
             "pseudo_label_accuracy": ev.get("pseudo_label_accuracy", cur.get("pseudo_label_accuracy")),
             "accuracy_on_own_curriculum": ev.get("accuracy_on_own_curriculum"),
@@ -421,7 +422,8 @@ def main() -> int:
     variants = aggregate(loops, sft)
     from rzero.domains.arithmetic import ArithmeticDomain
 
-    heldout_problems = len(ArithmeticDomain().heldout())
+    counted = [row["heldout_problems"] for runs in loops.values() for run in runs for row in run["iterations"]]
+    heldout_problems = next((int(n) for n in counted if n), None) or len(ArithmeticDomain().heldout())  # heldout_file
     record = {
         "benchmark": "self_evolution",
         "command": "HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/self_evolution.py " + " ".join(sys.argv[1:]),

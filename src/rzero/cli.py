@@ -59,6 +59,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         try:
             figures.update(benchmark_figures(score, domain, suites))
         except (ValueError, FileNotFoundError) as error:
+            if args.json and figures:  # keep the held-out figures already computed
+                args.json.write_text(json.dumps(figures, indent=2) + "\n")
             print(f"rzero eval: {error}", file=sys.stderr)
             return 2
     figures["wall_seconds"] = round(time.time() - started, 1)
