@@ -159,6 +159,8 @@ def test_recipe_file_reproduces_the_issue_13_candidate(tmp_path):
     cfg = load_recipe(recipe, seed=4)
     assert cfg.operators == ("+", "-") and cfg.seed == 4 and cfg.rope_theta == 1e9
     assert cfg.worked_fraction[10] == 0.3 and cfg.posing_level_weights[1] == 2.0
+    d4 = load_recipe(recipe.with_name("elicitation_d4.json"))
+    assert d4.heldout_levels == tuple(range(1, 9)) and d4.rope_theta == 10000.0 and d4.operators == ("+", "-")
     bad = tmp_path / "bad.json"
     bad.write_text('{"worked_fraction": {"3": 1.5}}')
     with pytest.raises(ValueError, match=r"bad.json.*worked_fraction"):
