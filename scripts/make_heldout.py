@@ -12,6 +12,7 @@ import json
 import sys
 from dataclasses import asdict
 
+from rzero.cliargs import integer
 from rzero.domains.arithmetic import HELDOUT_PER_LEVEL, HELDOUT_SEED, OPERATORS, PRETRAIN_LEVELS, make_heldout
 
 
@@ -36,21 +37,11 @@ def parse_operators(text: str) -> tuple[str, ...]:
     return tuple(text)
 
 
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--per-level must be a positive integer, got {text!r}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", type=parse_levels, required=True)
     parser.add_argument("--operators", type=parse_operators, default=OPERATORS)
-    parser.add_argument("--per-level", type=positive, default=HELDOUT_PER_LEVEL)
+    parser.add_argument("--per-level", type=integer(1), default=HELDOUT_PER_LEVEL)
     parser.add_argument("--seed", type=int, default=HELDOUT_SEED)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)

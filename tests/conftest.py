@@ -23,3 +23,17 @@ def tiny_model_dir(tmp_path_factory):
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture
+def no_model_loads(monkeypatch):
+    """Fail the test if a model is loaded (a command must check its input before any work)."""
+    import transformers
+
+    import rzero.generation
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the configuration was checked")
+
+    monkeypatch.setattr(rzero.generation.HFGenerator, "from_pretrained", classmethod(refuse))
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", refuse)

@@ -2,19 +2,7 @@
 
 import pytest
 
-import rzero.generation
 from rzero.cli import main
-
-
-@pytest.fixture
-def no_model_loads(monkeypatch):
-    import transformers
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded before the configuration was checked")
-
-    monkeypatch.setattr(rzero.generation.HFGenerator, "from_pretrained", classmethod(refuse))
-    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", refuse)
 
 
 def write(tmp_path, text):

@@ -8,9 +8,8 @@ from rzero.cli import main
 
 
 @pytest.fixture
-def no_work(monkeypatch):
-    """Fail the test if a model is loaded or a training starts before the arguments are checked."""
-    import rzero.generation
+def no_work(monkeypatch, no_model_loads):
+    """Also fail the test if a training or a worker starts before the arguments are checked."""
     import rzero.pretrain
     import rzero.sft
     import rzero.worker
@@ -18,7 +17,6 @@ def no_work(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("work started before the arguments were checked")
 
-    monkeypatch.setattr(rzero.generation.HFGenerator, "from_pretrained", classmethod(refuse))
     monkeypatch.setattr(rzero.pretrain, "train", refuse)
     monkeypatch.setattr(rzero.sft, "fine_tune", refuse)
     monkeypatch.setattr(rzero.worker, "follow", refuse)

@@ -80,9 +80,9 @@ def test_accelerate_configs_are_described_from_the_file(tmp_path):
 
 def test_dry_run_of_a_small_lora_on_one_gpu_config(tiny_model_dir):
     """Issue 14: rank 8 on a small model printed "LoRA: 0M"; the 1-GPU accelerate config said ZeRO-3."""
-    from rzero.plan import _count
-
     from pathlib import Path
+
+    from rzero.plan import _count
 
     one_gpu = Path(__file__).resolve().parents[1] / "configs" / "accelerate" / "1gpu.yaml"
     cfg = load_config(

@@ -50,6 +50,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     def score(items, scorer):
         return score_problems(generator, scorer, items, args.votes, args.temperature, 1.0, args.max_new_tokens)
 
+    def save(figures: dict) -> None:  # before anything that can still fail: figures are never lost
+        if args.json and figures:
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
     figures: dict = {}
     if problems:
         figures.update(summarize(score(problems, domain)))
@@ -59,13 +63,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         try:
             figures.update(benchmark_figures(score, domain, suites))
         except (ValueError, FileNotFoundError) as error:
-            if args.json and figures:  # keep the held-out figures already computed
-                args.json.write_text(json.dumps(figures, indent=2) + "\n")
+            save(figures)  # the held-out figures already computed
             print(f"rzero eval: {error}", file=sys.stderr)
             return 2
     figures["wall_seconds"] = round(time.time() - started, 1)
-    if args.json:  # the figures first: nothing after this can lose them
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    save(figures)
     if problems:
         print_figures(figures)
     if args.benchmarks:

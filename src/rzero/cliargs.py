@@ -93,11 +93,7 @@ def one_line_errors(parser: argparse.ArgumentParser) -> None:
 
 def benchmark_problem(benchmarks: str, data_dir: str) -> str | None:
     """Why `--benchmarks` cannot be evaluated (an unknown name, or no local file while offline), or None."""
-    from rzero.evalsets import BENCHMARKS, benchmark_names, hub_offline
+    from rzero.evalsets import missing_benchmark_file, unknown_benchmark
 
-    for name in benchmark_names(benchmarks):
-        if name not in BENCHMARKS:
-            return f"--benchmarks: unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})"
-        if hub_offline() and not (Path(data_dir) / name / "test.jsonl").is_file():
-            return f"--benchmarks: {Path(data_dir) / name / 'test.jsonl'} does not exist and HF_HUB_OFFLINE is set"
-    return None
+    problem = unknown_benchmark(benchmarks) or missing_benchmark_file(benchmarks, data_dir)
+    return f"--benchmarks: {problem}" if problem else None

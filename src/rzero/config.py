@@ -248,11 +248,11 @@ def _validate_batches_and_benchmarks(cfg: RunConfig) -> None:
                 f"{role}.sequences_per_micro_batch={micro} must be a multiple of {role}.{rollouts} ({group}) "
                 f"and divide {role}.{steps} x {rollouts} ({_get(cfg, f'{role}.{steps}') * group})"
             )
-    from rzero.evalsets import BENCHMARKS, benchmark_names
+    from rzero.evalsets import unknown_benchmark
 
-    unknown = [n for n in benchmark_names(cfg.eval.benchmarks) if n not in BENCHMARKS]
-    if unknown:
-        raise ConfigError(f"eval.benchmarks: unknown benchmark {unknown[0]!r} (known: {', '.join(BENCHMARKS)})")
+    problem = unknown_benchmark(cfg.eval.benchmarks)
+    if problem:
+        raise ConfigError(f"eval.benchmarks: {problem}")
 
 
 def _validate_servers(cfg: RunConfig) -> None:

@@ -86,6 +86,21 @@ def benchmark_names(spec: str) -> list[str]:
     return [name.strip() for name in spec.split(",") if name.strip()]
 
 
+def unknown_benchmark(spec: str) -> str | None:
+    """Why a `eval.benchmarks` / `--benchmarks` value names no benchmark we have, or None."""
+    unknown = [name for name in benchmark_names(spec) if name not in BENCHMARKS]
+    return f"unknown benchmark {unknown[0]!r} (known: {', '.join(BENCHMARKS)})" if unknown else None
+
+
+def missing_benchmark_file(spec: str, data_dir: str | Path) -> str | None:
+    """Which benchmark of `spec` has no local file while HF_HUB_OFFLINE forbids the Hub, or None."""
+    for name in benchmark_names(spec):
+        path = Path(data_dir) / name / "test.jsonl"
+        if hub_offline() and not path.is_file():
+            return f"{path} does not exist and HF_HUB_OFFLINE is set"
+    return None
+
+
 def hub_offline() -> bool:
     """Whether HF_HUB_OFFLINE forbids the Hub (any value but unset, 0 or false)."""
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("0", "", "false")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rzero.config import ConfigError, RunConfig
 from rzero.domains import load_problems
-from rzero.evalsets import benchmark_names, hub_offline
+from rzero.evalsets import missing_benchmark_file
 
 
 def preflight(cfg: RunConfig, out: str | Path) -> None:
@@ -44,12 +44,11 @@ def preflight(cfg: RunConfig, out: str | Path) -> None:
             raise ConfigError(f"model.device={cfg.model.device}: only {torch.cuda.device_count()} CUDA devices")
     if cfg.launch.accelerate_config and not Path(cfg.launch.accelerate_config).is_file():
         raise ConfigError(f"launch.accelerate_config {cfg.launch.accelerate_config} does not exist")
-    for name in benchmark_names(cfg.eval.benchmarks):
-        if hub_offline() and not (Path(cfg.eval.data_dir) / name / "test.jsonl").is_file():
-            raise ConfigError(
-                f"eval.benchmarks: {Path(cfg.eval.data_dir) / name / 'test.jsonl'} does not exist "
-                "and HF_HUB_OFFLINE is set (set eval.data_dir to the folder that holds <benchmark>/test.jsonl)"
-            )
+    missing = missing_benchmark_file(cfg.eval.benchmarks, cfg.eval.data_dir)
+    if missing:
+        raise ConfigError(
+            f"eval.benchmarks: {missing} (set eval.data_dir to the folder that holds <benchmark>/test.jsonl)"
+        )
     if cfg.eval.probe_file and not Path(cfg.eval.probe_file).is_file():
         raise ConfigError(f"eval.probe_file {cfg.eval.probe_file} does not exist (a JSONL of question and answer)")
     if cfg.eval.heldout_file:

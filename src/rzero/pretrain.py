@@ -150,16 +150,11 @@ def corpus_documents(cfg: PretrainConfig, exclude: set[str]) -> list[str]:
     rng = random.Random(cfg.seed)
     domain = ArithmeticDomain()
     solving = (sorted(cfg.level_weights), [cfg.level_weights[k] for k in sorted(cfg.level_weights)])
-    posing = solving
-    if cfg.posing_level_weights:
-        posing = (
-            sorted(cfg.posing_level_weights),
-            [cfg.posing_level_weights[k] for k in sorted(cfg.posing_level_weights)],
-        )
+    posing = [sorted(cfg.posing_level_weights), [cfg.posing_level_weights[k] for k in sorted(cfg.posing_level_weights)]]
     docs = []
     while len(docs) < cfg.documents:
         pose = bool(cfg.posing_level_weights) and rng.random() < cfg.posing_fraction
-        level = rng.choices(*(posing if pose else solving))[0]
+        level = rng.choices(*(posing if pose else solving))[0]  # posing is used only when it has weights
         question, _ = sample_problem(rng, level_spec(level, cfg.operators))
         if question in exclude:
             continue
