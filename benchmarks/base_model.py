@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from rzero.domains.arithmetic import ArithmeticDomain
-from rzero.evaluate import question_validity, score_problems, summarize
-from rzero.generation import HFGenerator, embedded_base_path, set_threads
+from rzero.config import load_config
+from rzero.generation import embedded_base_path, set_threads
+from rzero.pipeline import build_domain, run_evaluate
 from rzero.pretrain import write_model_card
 
 RESULTS = Path(__file__).parent / "results" / "base_model.json"
@@ -54,7 +54,7 @@ def check_targets(fig: dict) -> dict[str, bool]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(embedded_base_path()))
-    parser.add_argument("--votes", type=int, default=10)
+    parser.add_argument("--votes", type=int, default=10, help="m of maj@m (the targets are stated for 10)")
     parser.add_argument("--challenger-samples", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
@@ -64,11 +64,20 @@ def main() -> int:
 
     threads = set_threads(args.threads)
     started = time.time()
-    domain = ArithmeticDomain()
-    generator = HFGenerator.from_pretrained(args.model, seed=args.seed)
-    results = score_problems(generator, domain, domain.heldout(), votes_per_question=args.votes)
-    figures = summarize(results)
-    figures.update(question_validity(generator, domain, samples=args.challenger_samples))
+    cfg = load_config(  # the loop's evaluation stage, as `rzero eval` runs it
+        overrides=[
+            f"model.path={args.model}",
+            f"seed={args.seed}",
+            f"eval.votes_per_question={args.votes}",
+            f"eval.challenger_samples={args.challenger_samples}",
+            "eval.temperature=1.0",
+            "eval.max_new_tokens=320",
+            "challenger.max_new_tokens=64",
+        ]
+    )
+    model = Path(args.model)
+    metrics = run_evaluate(cfg, build_domain(cfg), 0, solver=model, challenger=model, curriculum=[], folder=None)
+    figures = metrics.to_json()
     targets = check_targets(figures)
     record = {
         "benchmark": "base_model",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from rzero.domains.arithmetic import OPERATORS, ArithmeticDomain, make_heldout, shows_work
@@ -84,7 +85,7 @@ def main() -> int:
         "votes_per_question": args.votes,
         "temperature": args.temperature,
         "by_level": by_level,
-        "challenger": question_validity(generator, domain, samples=300),
+        "challenger": asdict(question_validity(generator, domain, samples=300)),
         "wall_seconds": round(time.time() - started, 1),
     }
     if args.out:

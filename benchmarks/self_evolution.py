@@ -35,6 +35,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from rzero.rundir import RunDir
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 VARIANTS = {
@@ -90,9 +92,10 @@ def pool_diversity(pool_file: Path) -> dict:
     the curriculum stage recorded it are measured the same way."""
     from rzero.curriculum import question_diversity
     from rzero.domains.arithmetic import ArithmeticDomain
+    from rzero.records import CurriculumRow
     from rzero.rundir import read_jsonl
 
-    questions = [r["question"] for r in read_jsonl(pool_file)]
+    questions = [CurriculumRow.from_json(r).question for r in read_jsonl(pool_file)]
     return question_diversity(questions, ArithmeticDomain().bleu_tokens)
 
 
@@ -115,21 +118,22 @@ def label_diagnostics(pool_file: Path) -> dict:
     """Why pseudo-labels are wrong, from the pool's votes and oracle answers (diagnostics only):
     in-band label accuracy per difficulty, and the share of wrong in-band majorities at difficulty
     >= 7 that equal the question's value with one term dropped."""
+    from rzero.records import CurriculumRow
     from rzero.rundir import read_jsonl
 
     by_level: dict[str, list[int]] = {}
     wrong_long = dropped = 0
-    for row in read_jsonl(pool_file):
-        if not row["in_band"] or row.get("difficulty") is None or "pseudo_label_correct" not in row:
+    for row in map(CurriculumRow.from_json, read_jsonl(pool_file)):
+        if not row.in_band or row.difficulty is None or row.pseudo_label_correct is None:
             continue
-        counts = by_level.setdefault(str(row["difficulty"]), [0, 0])
-        counts[0] += row["pseudo_label_correct"]
+        counts = by_level.setdefault(str(row.difficulty), [0, 0])
+        counts[0] += row.pseudo_label_correct
         counts[1] += 1
-        if row["difficulty"] >= 7 and not row["pseudo_label_correct"] and row["pseudo_label"] is not None:
+        if row.difficulty >= 7 and not row.pseudo_label_correct and row.pseudo_label is not None:
             wrong_long += 1
-            label = row["pseudo_label"].lstrip("-")
+            label = row.pseudo_label.lstrip("-")
             if label.isdigit() and len(label) < 10:
-                dropped += int(row["pseudo_label"]) in _dropped_term_values(row["question"])
+                dropped += int(row.pseudo_label) in _dropped_term_values(row.question)
     return {
         "in_band_label_accuracy_by_difficulty": {k: v for k, v in sorted(by_level.items(), key=lambda kv: int(kv[0]))},
         "wrong_majorities_at_7_plus": wrong_long,
@@ -150,32 +154,33 @@ def worked_share(results_file: Path) -> float | None:
 
 def collect_loop(out: Path) -> dict:
     """Per-iteration figures of one run directory."""
-    summary = json.loads((out / "summary.json").read_text())
+    from rzero.records import RunSummary
+
+    summary = RunSummary.from_json(json.loads((out / "summary.json").read_text()))
     iterations = []
-    for entry in summary["iterations"]:
-        ev, cur = entry["evaluate"], entry.get("curriculum", {})
+    for entry in summary.iterations:
+        ev, cur, held = entry.evaluate, entry.curriculum, entry.evaluate.heldout
         row = {
-            "iteration": entry["iteration"],
-            "greedy_accuracy": ev["greedy_accuracy"],
-            "heldout_problems": ev.get("problems"),
-            "accuracy_by_difficulty": ev["accuracy_by_difficulty"],
-            "pseudo_label_accuracy": ev.get("pseudo_label_accuracy", cur.get("pseudo_label_accuracy")),
-            "accuracy_on_own_curriculum": ev.get("accuracy_on_own_curriculum"),
-            "curriculum_kept": cur.get("kept"),
-            "curriculum_labelled": cur.get("labelled"),
-            "curriculum_mean_difficulty": cur.get("mean_difficulty"),
-            "curriculum_mean_p_hat": cur.get("mean_p_hat"),
-            "stage_seconds": {
-                k: entry[k].get("seconds") for k in ("challenger", "curriculum", "solver", "evaluate") if k in entry
-            },
+            "iteration": entry.iteration,
+            "greedy_accuracy": ev.greedy_accuracy,
+            "heldout_problems": held.problems if held else None,
+            "accuracy_by_difficulty": held.accuracy_by_difficulty if held else {},
+            "pseudo_label_accuracy": ev.pseudo_label_accuracy
+            if ev.pseudo_label_accuracy is not None
+            else (cur.pseudo_label_accuracy if cur else None),
+            "accuracy_on_own_curriculum": ev.accuracy_on_own_curriculum,
+            "curriculum_kept": cur.kept if cur else None,
+            "curriculum_labelled": cur.labelled if cur else None,
+            "curriculum_mean_difficulty": cur.mean_difficulty if cur else None,
+            "curriculum_mean_p_hat": cur.mean_p_hat if cur else None,
+            "stage_seconds": {name: metrics.seconds for name, metrics in entry.stages().items()},
         }
-        results = out / f"iter_{entry['iteration']:02d}" / "evaluate" / "results.jsonl"
-        if results.exists():
-            row["greedy_worked_share"] = worked_share(results)
-        pool = out / f"iter_{entry['iteration']:02d}" / "curriculum" / "pool.jsonl"
-        if pool.exists():
-            row["pool_diversity"] = pool_diversity(pool)
-            row["label_diagnostics"] = label_diagnostics(pool)
+        folder = RunDir(out).iteration(entry.iteration)
+        if (folder / "evaluate" / "results.jsonl").exists():
+            row["greedy_worked_share"] = worked_share(folder / "evaluate" / "results.jsonl")
+        if (folder / "curriculum" / "pool.jsonl").exists():
+            row["pool_diversity"] = pool_diversity(folder / "curriculum" / "pool.jsonl")
+            row["label_diagnostics"] = label_diagnostics(folder / "curriculum" / "pool.jsonl")
         iterations.append(row)
     return {"run_dir": str(out), "iterations": iterations}
 
@@ -413,9 +418,12 @@ def main() -> int:
                         sft.setdefault(name, []).append(json.loads(path.read_text()))
         elif args.sft_examples and "rzero" in loops:
             last = json.loads((work / "rzero" / f"seed_{args.seeds[0]}" / "summary.json").read_text())
-            final = f"iter_{len(last['iterations']) - 1:02d}/solver/model"
+            final = len(last["iterations"]) - 1
             sft_jobs = [("sft_only", None, s) for s in args.seeds]
-            sft_jobs += [("rzero_then_sft", work / "rzero" / f"seed_{s}" / final, s) for s in args.seeds]
+            sft_jobs += [
+                ("rzero_then_sft", RunDir(work / "rzero" / f"seed_{s}").stage(final, "solver") / "model", s)
+                for s in args.seeds
+            ]
             sft_outs = list(pool.map(lambda j: sft_job(work, j[0], j[1], j[2], threads, args.sft_examples), sft_jobs))
             for (name, _, _), out in zip(sft_jobs, sft_outs, strict=True):
                 sft.setdefault(name, []).append(json.loads((out / "sft.json").read_text()))

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rzero.domains import get_domain
+from rzero.domains import get_domain, last_boxed
 from rzero.domains.arithmetic import (
     HELDOUT_LEVELS,
     HELDOUT_PER_LEVEL,
@@ -15,7 +15,6 @@ from rzero.domains.arithmetic import (
     ParseError,
     Spec,
     evaluate,
-    last_boxed,
     level_spec,
     make_heldout,
     parse_expression,

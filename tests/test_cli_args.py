@@ -35,28 +35,33 @@ def run_dir(tmp_path):
 
 CASES = [
     # (id, arguments, fragment of the one line, with the flag's name)
+    # rzero eval takes rzero run's config and dotted overrides: the error names the field
     (
-        "eval no challenger samples",
-        ["eval", "--challenger-samples", "0"],
-        "--challenger-samples: must be an integer >= 1",
+        "eval negative challenger samples",
+        ["eval", "eval.challenger_samples=-1"],
+        "eval.challenger_samples must be >= 0",
     ),
-    ("eval negative votes", ["eval", "--votes", "-1"], "--votes: must be an integer >= 0"),
-    ("eval votes not a number", ["eval", "--votes", "ten"], "--votes: must be an integer >= 0, got 'ten'"),
-    ("eval zero temperature", ["eval", "--temperature", "0"], "--temperature: must be a number > 0"),
-    ("eval nan temperature", ["eval", "--temperature", "nan"], "--temperature: must be a number > 0"),
-    ("eval no new tokens", ["eval", "--max-new-tokens", "0"], "--max-new-tokens: must be an integer >= 1"),
-    ("eval negative problems", ["eval", "--problems", "-3"], "--problems: must be an integer >= 0"),
-    ("eval negative threads", ["eval", "--threads", "-1"], "--threads: must be an integer >= 0"),
-    ("eval missing model", ["eval", "--model", "{tmp}/none"], "--model: {tmp}/none is not a model folder"),
-    ("eval unknown benchmark", ["eval", "--benchmarks", "gsm9k"], "--benchmarks: unknown benchmark 'gsm9k'"),
+    ("eval negative votes", ["eval", "eval.votes_per_question=-1"], "eval.votes_per_question must be >= 0"),
+    ("eval votes not a number", ["eval", "eval.votes_per_question=ten"], "eval.votes_per_question must be an integer"),
+    ("eval negative temperature", ["eval", "eval.temperature=-1"], "eval.temperature must be >= 0"),
+    ("eval no new tokens", ["eval", "eval.max_new_tokens=0"], "eval.max_new_tokens must be >= 1"),
+    ("eval negative problems", ["eval", "eval.problems=-3"], "eval.problems must be >= 0"),
+    ("eval negative threads", ["eval", "model.threads=-1"], "model.threads must be >= 0"),
+    ("eval missing model", ["eval", "model.path={tmp}/none"], "model.path {tmp}/none is not a Hugging Face model"),
+    ("eval unknown benchmark", ["eval", "eval.benchmarks=gsm9k"], "eval.benchmarks: unknown benchmark 'gsm9k'"),
     (
         "eval benchmark file missing offline",
-        ["eval", "--benchmarks", "gsm8k", "--data-dir", "{tmp}"],
-        "--benchmarks: {tmp}/gsm8k/test.jsonl does not exist",
+        ["eval", "eval.benchmarks=gsm8k", "eval.data_dir={tmp}"],
+        "eval.benchmarks: {tmp}/gsm8k/test.jsonl does not exist",
     ),
+    ("eval missing held-out file", ["eval", "eval.heldout_file={tmp}/h.jsonl"], "eval.heldout_file {tmp}/h.jsonl"),
+    ("eval math without benchmarks", ["eval", "domain=math"], "the math domain is evaluated on benchmarks"),
+    ("eval moved field", ["eval", "curriculum.votes_per_question=4"], "is now voting.votes_per_question"),
+    ("eval override without =", ["eval", "votes"], "override 'votes' must look like section.field=value"),
+    ("eval missing config", ["eval", "--config", "{tmp}/c.yaml"], "--config: {tmp}/c.yaml does not exist"),
     ("eval json into a missing folder", ["eval", "--json", "{tmp}/a/b.json"], "--json: the folder of {tmp}/a/b.json"),
     ("eval json is a folder", ["eval", "--json", "{tmp}"], "--json: {tmp} is a folder"),
-    ("eval unknown domain", ["eval", "--domain", "chess"], "--domain: invalid choice: 'chess'"),
+    ("eval unknown domain", ["eval", "domain=chess"], "domain must be one of"),
     ("sft no examples", ["sft", "--out", "{tmp}/s", "--examples", "0"], "--examples: must be an integer >= 1"),
     ("sft zero epochs", ["sft", "--out", "{tmp}/s", "--epochs", "0"], "--epochs: must be a number > 0"),
     ("sft negative rate", ["sft", "--out", "{tmp}/s", "--learning-rate=-1e-4"], "--learning-rate: must be a number"),
@@ -106,7 +111,7 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, capsys, no_work, name, arg
 
 def test_help_still_exits_0(capsys):
     assert main(["eval", "--help"]) == 0
-    assert "--challenger-samples" in capsys.readouterr().out
+    assert "eval.votes_per_question=10" in capsys.readouterr().out
 
 
 def test_eval_writes_its_figures_before_printing(tiny_model_dir, tmp_path, monkeypatch):
@@ -118,8 +123,27 @@ def test_eval_writes_its_figures_before_printing(tiny_model_dir, tmp_path, monke
 
     monkeypatch.setattr(rzero.tables, "print_figures", broken)
     out = tmp_path / "figures.json"
-    arguments = ["eval", "--model", str(tiny_model_dir), "--votes", "2", "--problems", "4", "--max-new-tokens", "4"]
+    arguments = ["eval", f"model.path={tiny_model_dir}", "eval.votes_per_question=2", "eval.problems=4"]
     with pytest.raises(RuntimeError, match="terminal gone"):
-        main([*arguments, "--challenger-samples", "4", "--threads", "1", "--json", str(out)])
+        main([*arguments, "eval.max_new_tokens=4", "eval.challenger_samples=4", "model.threads=1", "--json", str(out)])
     figures = json.loads(out.read_text())
-    assert figures["problems"] == 4 and "greedy_accuracy" in figures
+    assert figures["problems"] == 4 and "greedy_accuracy" in figures and figures["challenger_samples"] == 4
+
+
+def test_eval_is_the_loops_evaluation_stage(tiny_model_dir, tmp_path):
+    """One evaluation path: `rzero eval` with a run's overrides gives exactly the figures of that run's
+    iteration-0 evaluation stage (same seed, same sampling, same problems)."""
+    from rzero.cli import DEFAULT_CONFIG
+    from rzero.config import load_config
+    from rzero.pipeline import build_domain, run_stage
+    from rzero.records import EvaluateMetrics
+    from rzero.rundir import RunDir
+
+    overrides = [f"model.path={tiny_model_dir}", "eval.problems=6", "eval.max_new_tokens=6", "model.threads=1"]
+    overrides += ["eval.votes_per_question=3", "seed=4"]
+    assert main(["eval", "--json", str(tmp_path / "eval.json"), *overrides]) == 0
+    by_eval = EvaluateMetrics.from_json(json.loads((tmp_path / "eval.json").read_text()))
+    cfg = load_config(DEFAULT_CONFIG, overrides)
+    in_the_loop = run_stage(cfg, RunDir(tmp_path / "run"), build_domain(cfg), 0, "evaluate")
+    by_eval.seconds = in_the_loop.seconds = 0.0
+    assert by_eval == in_the_loop and by_eval.heldout.problems == 6 and by_eval.heldout.votes_per_question == 3

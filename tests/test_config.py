@@ -8,7 +8,7 @@ from rzero.config import ConfigError, RunConfig, dump_yaml, load_config
 def test_defaults_are_the_papers():
     cfg = load_config()
     assert cfg == RunConfig()
-    assert cfg.challenger.votes_per_question == 10 and cfg.curriculum.band_delta == 0.25
+    assert cfg.voting.votes_per_question == 10 and cfg.voting.temperature == 1.0 and cfg.curriculum.band_delta == 0.25
     assert cfg.challenger.bleu_tau == 0.5 and cfg.challenger.penalty_lambda == 1.0
     assert cfg.challenger.reward_variant == "paper" and cfg.solver.reward_variant == "binary"
     assert cfg.challenger.grpo_steps == 5 and cfg.solver.grpo_steps == 15

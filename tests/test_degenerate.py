@@ -9,6 +9,7 @@ from tests.test_loop import tiny_config
 from rzero.domains.arithmetic import ArithmeticDomain
 from rzero.grpo import PhaseFailed, check_finite
 from rzero.loop import phase_warnings, run
+from rzero.records import CurriculumMetrics, EvaluateMetrics, IterationRecord, SolverMetrics
 
 QUIET = {"log": lambda *_: None}
 
@@ -22,9 +23,9 @@ def run_logged(cfg, out):
 def test_challenger_that_poses_nothing_well_formed(tmp_path, monkeypatch):
     monkeypatch.setattr(ArithmeticDomain, "parse_question", lambda self, text: None)
     summary, messages = run_logged(tiny_config("challenger.grpo_steps=1"), tmp_path)
-    it = summary["iterations"][1]
-    assert it["challenger"]["well_formed"] == 0 and it["curriculum"]["kept"] == 0
-    assert it["solver"]["trained"] is False and it["evaluate"]["greedy_accuracy"] is not None
+    it = summary.iterations[1]
+    assert it.challenger.well_formed == 0 and it.curriculum.kept == 0
+    assert it.solver.trained is False and it.evaluate.greedy_accuracy is not None
     assert any("posed no well-formed question during training" in m for m in messages)
     expected = "empty curriculum, Solver not trained: the Challenger posed no well-formed question"
     assert any(expected in m for m in messages)
@@ -35,24 +36,29 @@ def test_empty_curriculum_after_the_band(tmp_path, monkeypatch):
 
     monkeypatch.setattr(rzero.curriculum, "in_band", lambda p_hat, delta: False)
     summary, messages = run_logged(tiny_config("challenger.train=false"), tmp_path)
-    it = summary["iterations"][1]
-    assert it["curriculum"]["kept"] == 0 and it["curriculum"]["labelled"] > 0
-    assert it["solver"]["trained"] is False
+    it = summary.iterations[1]
+    assert it.curriculum.kept == 0 and it.curriculum.labelled > 0
+    assert it.solver.trained is False
     assert (tmp_path / "iter_01" / "solver" / "model" / "model.safetensors").exists()  # S(1) = S(0)
-    assert any("no question had p_hat within 0.25 of 1/2" in m for m in it["warnings"])
+    assert any("no question had p_hat within 0.25 of 1/2" in m for m in it.warnings)
 
 
 def test_solver_that_never_boxes_an_answer(tmp_path):
     cfg = tiny_config("challenger.train=false", "solver.max_new_tokens=4")  # never reaches \\boxed{}
     summary, messages = run_logged(cfg, tmp_path)
-    it = summary["iterations"][1]
-    assert it["curriculum"]["unlabelled"] == it["curriculum"]["labelled"] > 0
-    assert it["solver"]["trained"] is False
-    assert any("the Solver gave no extractable answer to any of" in w for w in it["warnings"])
+    it = summary.iterations[1]
+    assert it.curriculum.unlabelled == it.curriculum.labelled > 0
+    assert it.solver.trained is False
+    assert any("the Solver gave no extractable answer to any of" in w for w in it.warnings)
 
 
 def test_solver_phase_without_answers_is_reported():
-    entry = {"solver": {"trained": True, "answered_fraction": 0.0, "rollouts": 80}, "curriculum": {"kept": 5}}
+    entry = IterationRecord(
+        1,
+        EvaluateMetrics(),
+        curriculum=CurriculumMetrics(kept=5),
+        solver=SolverMetrics(trained=True, answered_fraction=0.0, rollouts=80),
+    )
     assert phase_warnings(entry, 0.25) == [
         "the Solver extracted no answer in any of 80 rollouts: every reward was 0, nothing was learned "
         "(check solver.max_new_tokens and the Solver prompt)"
@@ -81,8 +87,8 @@ def test_nan_weights_stop_the_run_without_a_marker(tmp_path, monkeypatch):
 
     monkeypatch.setattr(GRPOTrainer, "train", train_then_break)
     summary, messages = run_logged(tiny_config("challenger.grpo_steps=1", "iterations=2"), tmp_path)
-    assert summary["stopped"]["iteration"] == 1 and "challenger GRPO" in summary["stopped"]["reason"]
-    assert "not finite" in summary["stopped"]["reason"] and len(summary["iterations"]) == 1
+    assert summary.stopped["iteration"] == 1 and "challenger GRPO" in summary.stopped["reason"]
+    assert "not finite" in summary.stopped["reason"] and len(summary.iterations) == 1
     assert not (tmp_path / "iter_01" / "challenger" / "DONE").exists()
     assert not (tmp_path / "iter_01" / "challenger" / "model").exists()
     assert any(m.startswith("error: iteration 1: challenger GRPO") for m in messages)

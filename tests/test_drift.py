@@ -7,21 +7,26 @@ import pytest
 from rzero import drift
 from rzero.config import ConfigError, MonitorConfig, load_config
 from rzero.metrics import metrics_rows, stage_scalars, train_scalars
+from rzero.records import ChallengerMetrics, CurriculumMetrics, EvaluateMetrics, Figures, IterationRecord
 from rzero.rundir import RunDir, write_jsonl
 
 HEALTHY = {"kept_fraction": 0.4, "mean_pairwise_bleu": 0.2, "distinct_fraction": 0.9}
 
 
+def evaluated(accuracy):
+    return EvaluateMetrics(heldout=Figures(problems=10, greedy_accuracy=accuracy))
+
+
 def history(accuracies, curricula=None, rewards=None):
-    rows = [{"iteration": 0, "evaluate": {"greedy_accuracy": accuracies[0]}}]
+    rows = [IterationRecord(0, evaluated(accuracies[0]))]
     for k, acc in enumerate(accuracies[1:], start=1):
         rows.append(
-            {
-                "iteration": k,
-                "evaluate": {"greedy_accuracy": acc},
-                "curriculum": (curricula or {}).get(k, HEALTHY),
-                "challenger": {"reward": (rewards or {}).get(k, 0.3)},
-            }
+            IterationRecord(
+                k,
+                evaluated(acc),
+                curriculum=CurriculumMetrics(**(curricula or {}).get(k, HEALTHY)),
+                challenger=ChallengerMetrics(trained=True, reward=(rewards or {}).get(k, 0.3)),
+            )
         )
     return rows
 
@@ -65,8 +70,11 @@ def test_reward_saturation_and_several_at_once():
 
 def test_missing_figures_are_not_alarms():
     rows = history([0.6, 0.6])
-    rows[1]["curriculum"] = {}
-    rows[1]["challenger"] = {"trained": False}
+    rows[1].curriculum = CurriculumMetrics(kept_fraction=0.3, distinct_fraction=0.9)  # BLEU unmeasured: None
+    rows[1].challenger = ChallengerMetrics(trained=False)
+    assert triggers(rows) == []
+    rows[1].curriculum = None
+    rows[1].evaluate = EvaluateMetrics()  # no held-out set and no benchmarks: no accuracy figure
     assert triggers(rows) == []
 
 

@@ -32,24 +32,28 @@ def test_score_and_summarize():
     assert [r.majority_correct for r in results] == [True, True, False]
     assert results[1].sampled_answers.count(None) == 3
     fig = summarize(results)
-    assert fig["greedy_accuracy"] == pytest.approx(2 / 3)
-    assert fig["pass1_accuracy"] == pytest.approx((10 + 4 + 2) / 30)
-    assert fig["maj10_accuracy"] == pytest.approx(2 / 3)
-    assert fig["band_fraction"] == pytest.approx(2 / 3)
-    assert fig["accuracy_by_difficulty"] == {"1": 1.0, "2": 0.5}
+    assert fig.greedy_accuracy == pytest.approx(2 / 3)
+    assert fig.pass1_accuracy == pytest.approx((10 + 4 + 2) / 30)
+    assert fig.majority_accuracy == pytest.approx(2 / 3)
+    assert fig.band_fraction == pytest.approx(2 / 3)  # p_hat 0.4 and 0.5 are in the paper's band, 1.0 is not
+    assert summarize(results, band_delta=0.05).band_fraction == pytest.approx(1 / 3)
+    assert fig.accuracy_by_difficulty == {"1": 1.0, "2": 0.5}
+    data = fig.to_json()  # the JSON key names the k of maj@k, as results files always had it
+    assert data["maj10_accuracy"] == pytest.approx(2 / 3) and "majority_accuracy" not in data
 
 
 def test_summarize_without_samples():
     results = score_problems(ScriptedGenerator(script), D, PROBLEMS, votes_per_question=0)
     fig = summarize(results)
-    assert "pass1_accuracy" not in fig and fig["greedy_accuracy"] == pytest.approx(2 / 3)
+    assert fig.pass1_accuracy is None and fig.greedy_accuracy == pytest.approx(2 / 3)
+    assert set(fig.to_json()) == {"problems", "greedy_accuracy", "accuracy_by_difficulty"}
 
 
 def test_question_validity():
     fig = question_validity(ScriptedGenerator(script), D, samples=8)
-    assert fig["question_validity"] == 0.5
-    assert fig["distinct_questions"] == 2
-    assert fig["difficulty_histogram"] == {"1": 2, "2": 2}
+    assert fig.question_validity == 0.5
+    assert fig.distinct_questions == 2
+    assert fig.difficulty_histogram == {"1": 2, "2": 2}
 
 
 def test_spread_subset_takes_every_level():
@@ -63,25 +67,38 @@ def test_spread_subset_takes_every_level():
 
 
 def test_evaluate_model_uses_the_subset_and_checks_the_curriculum():
-    from types import SimpleNamespace
-
+    from rzero.config import EvalConfig
     from rzero.evaluate import evaluate_model
+    from rzero.records import CurriculumRow
 
     def solve(prompt, i):
         question = prompt.split("\n")[0].removeprefix("Problem: ")
         return "\\boxed{" + D.oracle(question) + "}"
 
-    cfg = SimpleNamespace(
-        problems=16, votes_per_question=0, temperature=1.0, max_new_tokens=8, benchmarks="", heldout_file=""
-    )
-    curriculum = [
-        {"question": "1+1", "pseudo_label": "2", "oracle_answer": "2", "pseudo_label_correct": True},
-        {"question": "2*3", "pseudo_label": "5", "oracle_answer": "6", "pseudo_label_correct": False},
-    ]
+    def row(question, label, truth):
+        return CurriculumRow(question, 1, [label], label, 1.0, [1], True, truth, label == truth)
+
+    cfg = EvalConfig(problems=16, max_new_tokens=8)
+    curriculum = [row("1+1", "2", "2"), row("2*3", "5", "6")]
     metrics = evaluate_model(ScriptedGenerator(solve), D, cfg, curriculum)
-    assert metrics["problems"] == 16 and metrics["greedy_accuracy"] == 1.0
-    assert metrics["pseudo_label_accuracy"] == 0.5
-    assert metrics["accuracy_on_own_curriculum"] == 1.0  # scored against the oracle, not the pseudo-label
+    assert metrics.heldout.problems == 16 and metrics.greedy_accuracy == 1.0
+    assert metrics.pseudo_label_accuracy == 0.5
+    assert metrics.accuracy_on_own_curriculum == 1.0  # scored against the oracle, not the pseudo-label
+    assert metrics.validity is None  # eval.challenger_samples = 0: no Challenger samples drawn
+
+
+def test_question_validity_samples_the_challenger_when_asked():
+    from rzero.config import EvalConfig
+    from rzero.evaluate import evaluate_model
+
+    solver, challenger = ScriptedGenerator(lambda prompt, i: "\\boxed{0}"), ScriptedGenerator(script)
+    cfg = EvalConfig(problems=3, max_new_tokens=8, challenger_samples=8)
+    metrics = evaluate_model(solver, D, cfg, [], challenger=challenger, challenger_max_new_tokens=48)
+    assert metrics.validity.question_validity == 0.5 and metrics.validity.challenger_samples == 8
+    assert [sampling.max_new_tokens for _, sampling in challenger.calls] == [48]
+    assert all(prompt != D.challenger_prompt() for prompts, _ in solver.calls for prompt in prompts)
+    data = metrics.to_json()
+    assert data["question_validity"] == 0.5 and data["difficulty_histogram"] == {"1": 2, "2": 2}
 
 
 def test_heldout_file_replaces_the_domains_set(tmp_path):
@@ -104,8 +121,8 @@ def test_heldout_file_replaces_the_domains_set(tmp_path):
 
     cfg = EvalConfig(heldout_file=str(path), max_new_tokens=8)
     metrics = evaluate_model(ScriptedGenerator(solve), D, cfg, [], folder=tmp_path)
-    assert metrics["problems"] == 4 and metrics["greedy_accuracy"] == 0.5
-    assert metrics["accuracy_by_difficulty"] == {"9": 1.0, "10": 0.0}
+    assert metrics.heldout.problems == 4 and metrics.greedy_accuracy == 0.5
+    assert metrics.heldout.accuracy_by_difficulty == {"9": 1.0, "10": 0.0}
     assert [r["question"] for r in read_jsonl(tmp_path / "results.jsonl")] == [p.question for p in problems]
 
 
@@ -145,6 +162,12 @@ def test_math_benchmarks_in_the_evaluation_stage(tmp_path):
 
     cfg = EvalConfig(benchmarks="gsm8k,aime24", data_dir=str(data), max_new_tokens=16)
     metrics = evaluate_model(ScriptedGenerator(script), MathDomain(), cfg, [])
-    assert metrics["benchmarks"]["gsm8k"]["greedy_accuracy"] == 0.5
-    assert metrics["benchmarks"]["aime24"]["greedy_accuracy"] == 0.0
-    assert metrics["benchmark_average"] == metrics["greedy_accuracy"] == 0.25
+    assert metrics.benchmarks["gsm8k"].greedy_accuracy == 0.5
+    assert metrics.benchmarks["aime24"].greedy_accuracy == 0.0
+    assert metrics.benchmark_average == metrics.greedy_accuracy == 0.25
+    assert metrics.heldout is None  # the math domain has no held-out set of its own
+    data = metrics.to_json()  # as summary.json holds it: greedy_accuracy is the benchmark average
+    assert data["greedy_accuracy"] == 0.25 and data["benchmarks"]["gsm8k"]["rows_without_gold"] == 0
+    from rzero.records import EvaluateMetrics
+
+    assert EvaluateMetrics.from_json(data) == metrics

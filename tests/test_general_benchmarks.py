@@ -116,18 +116,18 @@ def test_gold_replay_scores_every_suite_fully_and_averages_as_the_paper(data_dir
         replay.update({scorer.solver_prompt(p.question): p.answer for p in load_benchmark(name, data_dir)[0]})
     generator = gold_replay(replay)
     figures = benchmark_figures(lambda problems, scorer: score_problems(generator, scorer, problems, 0), math, cfg)
-    assert {n: f["greedy_accuracy"] for n, f in figures["benchmarks"].items()} == {
+    assert {n: f.greedy_accuracy for n, f in figures.benchmarks.items()} == {
         "aime25": 1.0,
         "mmlu_pro": 1.0,
         "supergpqa": 1.0,
         "bbeh": 1.0,
     }
-    assert figures["benchmarks"]["mmlu_pro"]["rows_without_gold"] == 1
-    assert figures["math_average"] == 1.0 and figures["general_average"] == 1.0
+    assert figures.benchmarks["mmlu_pro"].rows_without_gold == 1
+    assert figures.math_average == 1.0 and figures.general_average == 1.0
 
     wrong = ScriptedGenerator(lambda prompt, i: "I am not sure.")  # no letter: wrong, not a random guess
     figures = benchmark_figures(lambda problems, scorer: score_problems(wrong, scorer, problems, 0), math, cfg)
-    assert figures["benchmark_average"] == 0.0
+    assert figures.benchmark_average == 0.0
 
 
 def test_hub_fallback_only_when_online(tmp_path, monkeypatch):
@@ -149,12 +149,12 @@ def test_eval_command_on_benchmarks(tiny_model_dir, data_dir, tmp_path, capsys):
     from rzero.cli import main
 
     out = tmp_path / "figures.json"
-    common = ["eval", "--domain", "math", "--model", str(tiny_model_dir), "--votes", "0", "--max-new-tokens", "4"]
-    assert main(common) == 2 and "pass --benchmarks" in capsys.readouterr().err
-    assert main([*common, "--benchmarks", "aime25,bbeh", "--data-dir", str(data_dir), "--json", str(out)]) == 0
+    common = ["eval", "domain=math", f"model.path={tiny_model_dir}", "eval.max_new_tokens=4", "model.threads=1"]
+    assert main(common) == 2 and "set eval.benchmarks" in capsys.readouterr().err
+    assert main([*common, "eval.benchmarks=aime25,bbeh", f"eval.data_dir={data_dir}", "--json", str(out)]) == 0
     figures = json.loads(out.read_text())
     assert set(figures["benchmarks"]) == {"aime25", "bbeh"} and figures["benchmarks"]["aime25"]["problems"] == 2
     assert figures["math_average"] == figures["benchmarks"]["aime25"]["greedy_accuracy"]
     assert "per benchmark" in capsys.readouterr().out
-    assert main([*common, "--benchmarks", "aime24", "--data-dir", str(data_dir)]) == 2
+    assert main([*common, "eval.benchmarks=aime24", f"eval.data_dir={data_dir}"]) == 2
     assert "aime24/test.jsonl does not exist" in capsys.readouterr().err

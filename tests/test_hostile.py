@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rzero.domains.arithmetic import ArithmeticDomain, last_boxed, parse_integer
+from rzero.domains import last_boxed
+from rzero.domains.arithmetic import ArithmeticDomain, parse_integer
 from rzero.domains.math import MathDomain, extract_answer, normalize
 from rzero.voting import majority_vote
 

@@ -40,3 +40,21 @@ def test_the_checker_sees_function_level_imports(tmp_path):
     """The rule checker itself: an import inside a function counts (a test that can fail)."""
     (tmp_path / "fake.py").write_text("def f():\n    from rzero import solver\n    import torch.nn\n")
     assert {"rzero.solver", "torch.nn"} <= imported_modules("fake", tmp_path)
+
+
+def test_pure_modules_load_without_torch():
+    """Not only their own imports: nothing they import pulls torch, transformers or trl in either
+    (voting asks the Solver through the Generator protocol, which loads torch only in the HF backend)."""
+    import subprocess
+    import sys
+
+    modules = ", ".join(f"rzero.{name}" for name in (*PURE, "records"))
+    code = f"import sys, {modules}; print(sorted(m for m in ('torch', 'transformers', 'trl') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+
+
+@pytest.mark.parametrize("module", ["plan", "pipeline", "launch", *STAGES])
+def test_nothing_below_the_loop_imports_it(module):
+    """`loop.py` is the iteration alone: the plan, the stage glue, the launcher and the stages never import it."""
+    assert "rzero.loop" not in imported_modules(module)

@@ -17,10 +17,9 @@ TINY = [
     "challenger.grpo_steps=2",
     "challenger.prompts_per_step=4",
     "challenger.rollouts_per_prompt=4",
-    "challenger.votes_per_question=6",
+    "voting.votes_per_question=6",
     "challenger.learning_rate=1e-3",
     "curriculum.pool_questions=48",
-    "curriculum.votes_per_question=6",
     "solver.grpo_steps=2",
     "solver.questions_per_step=4",
     "solver.rollouts_per_question=4",
@@ -88,11 +87,7 @@ def test_one_tiny_iteration_end_to_end(tmp_path, monkeypatch):
     assert "oracle_answer" in curriculum[0]  # kept for diagnostics in the file...
     assert "pseudo_label" in seen_reward_columns and not seen_reward_columns & {"oracle_answer", "pseudo_label_correct"}
     saved = json.loads((tmp_path / "summary.json").read_text())
-    assert (
-        saved["iterations"][1]["curriculum"]["kept"]
-        == len(curriculum)
-        == summary["iterations"][1]["curriculum"]["kept"]
-    )
+    assert saved["iterations"][1]["curriculum"]["kept"] == len(curriculum) == summary.iterations[1].curriculum.kept
     assert 0.0 <= saved["iterations"][1]["evaluate"]["greedy_accuracy"] <= 1.0
     assert saved["iterations"][1]["alerts"] == [] or {a["trigger"] for a in saved["iterations"][1]["alerts"]}
     metrics = jsonl(tmp_path / "metrics.jsonl")
@@ -108,8 +103,8 @@ def test_early_stop_on_an_alert(tmp_path):
     cfg.solver.grpo_steps = 0
     messages = []
     summary = run(cfg, tmp_path, log=messages.append)
-    assert summary["stopped_early"] == {"iteration": 1, "triggers": ["keep_rate_collapse"]}
-    assert len(summary["iterations"]) == 2 and not (tmp_path / "iter_02").exists()
+    assert summary.stopped_early == {"iteration": 1, "triggers": ["keep_rate_collapse"]}
+    assert len(summary.iterations) == 2 and not (tmp_path / "iter_02").exists()
     assert any(m.startswith("warning: iteration 1: keep_rate_collapse") for m in messages)
 
 
@@ -123,11 +118,12 @@ def test_band_filter_keeps_only_the_band_and_probe_is_measured(tmp_path):
     summary = run(cfg, tmp_path / "run", log=lambda *_: None)
     rows = jsonl(tmp_path / "run" / "iter_01" / "curriculum" / "curriculum.jsonl")
     assert all(0.25 - 1e-9 <= r["p_hat"] <= 0.75 + 1e-9 for r in rows)
-    cur = summary["iterations"][1]["curriculum"]
-    assert cur["probe_questions"] == 12 and 0 <= cur["probe_pseudo_label_accuracy_all"] <= 1
+    cur = summary.iterations[1].curriculum
+    assert cur.probe_questions == 12 and 0 <= cur.probe_pseudo_label_accuracy_all <= 1
     probe_rows = jsonl(tmp_path / "run" / "iter_01" / "curriculum" / "probe.jsonl")
     assert len(probe_rows) == 12 and not {r["question"] for r in probe_rows} & {r["question"] for r in rows}
-    assert summary["iterations"][1]["challenger"] == {"trained": False, "seconds": pytest.approx(0, abs=1)}
+    challenger = summary.iterations[1].challenger
+    assert challenger.trained is False and challenger.questions == 0 and challenger.seconds == pytest.approx(0, abs=1)
 
 
 def test_resume_skips_finished_stages(tmp_path, monkeypatch):
@@ -177,10 +173,10 @@ def test_stages_as_subprocesses_match_in_process(tmp_path):
         return [
             {
                 k: {m: v for m, v in s.items() if m != "seconds"} if isinstance(s, dict) else s
-                for k, s in it.items()
+                for k, s in it.to_json().items()
                 if k not in ("alerts", "warnings")
             }
-            for it in summary["iterations"]
+            for it in summary.iterations
         ]
 
     assert stable(sub) == stable(inprocess)
@@ -196,6 +192,6 @@ def test_stage_command_skips_a_finished_stage_and_names_bad_runs(tmp_path, capsy
     (tmp_path / "r").mkdir()
     run_dir.config_path.write_text("iterations: 1\n")
     run_dir.begin(0, "evaluate")
-    run_dir.mark_done(0, "evaluate", {"greedy_accuracy": 0.5})
+    run_dir.mark_done(0, "evaluate", {"problems": 2, "greedy_accuracy": 0.5})
     assert main(["stage", "evaluate", "--run", str(tmp_path / "r"), "--iteration", "0"]) == 0
     assert "done already" in capsys.readouterr().out

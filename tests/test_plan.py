@@ -40,7 +40,7 @@ def test_every_shipped_config_validates_and_plans(capsys):
         assert main(["run", "--config", str(path), "--dry-run"]) == 0
     lora = load_config(DEFAULT_CONFIG.parent / "qwen3-4b-base-1gpu-lora.yaml")
     assert lora.model.lora_rank == 64 and lora.launch.mode == "subprocess"
-    assert lora.curriculum.votes_per_question == 10 and lora.curriculum.band_delta == 0.25
+    assert lora.voting.votes_per_question == 10 and lora.curriculum.band_delta == 0.25
     assert "launcher" in capsys.readouterr().out
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from rzero.domains.arithmetic import ArithmeticDomain
 from rzero.probe import load_probe, probe_figures
+from rzero.records import CurriculumRow
 
 GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "test.jsonl"
 
@@ -35,12 +36,11 @@ def test_load_probe_reads_gsm8k():
 
 def test_probe_figures_on_hand_made_rows():
     equivalent = ArithmeticDomain().equivalent
-    rows = [
-        {"pseudo_label": "3", "in_band": True},
-        {"pseudo_label": "4", "in_band": True},
-        {"pseudo_label": "5", "in_band": False},
-        {"pseudo_label": None, "in_band": False},
-    ]
+
+    def row(label, in_band):
+        return CurriculumRow(f"q{label}", None, [label], label, 0.5, [1], in_band)
+
+    rows = [row("3", True), row("4", True), row("5", False), row(None, False)]
     figures = probe_figures(rows, ["3", "5", "5", "1"], equivalent)
     assert figures == {
         "probe_questions": 4,
@@ -49,5 +49,5 @@ def test_probe_figures_on_hand_made_rows():
         "probe_pseudo_label_accuracy": 0.5,
         "probe_pseudo_label_accuracy_all": pytest.approx(2 / 3),
     }
-    assert rows[1]["probe_answer"] == "5"
+    assert rows[1].probe_answer == "5" and rows[1].to_json()["probe_answer"] == "5"
     assert probe_figures([], [], equivalent)["probe_pseudo_label_accuracy"] is None

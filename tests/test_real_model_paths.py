@@ -12,7 +12,7 @@ import pytest
 
 from rzero import pipeline
 from rzero.challenger import ChallengerRewardFunction
-from rzero.config import ChallengerConfig, ConfigError, ModelConfig, RunConfig, load_config
+from rzero.config import ChallengerConfig, ConfigError, ModelConfig, RunConfig, VotingConfig, load_config
 from rzero.domains import ChatPrompts, get_domain, with_chat_template
 from rzero.generation import embedded_base_path
 from rzero.grpo import GRPOPhase, _vllm_arguments, phase_for
@@ -75,19 +75,21 @@ def test_stage_servers_start_publish_and_stop(tmp_path, monkeypatch):
     monkeypatch.delenv(TRL_VLLM_URL_ENV, raising=False)
     cfg = server_config(vllm=True, vllm_mode="server", vllm_server_devices="7")
     run = RunDir(tmp_path)
-    with pipeline.stage_servers(cfg, run, 1, "challenger"):
-        url = os.environ[SOLVER_URL_ENV]
-        assert os.environ[TRL_VLLM_URL_ENV] != url
-        solver = pipeline._frozen_solver(Path("unused"), cfg, 1)
-        reward = ChallengerRewardFunction(get_domain("math"), solver, ChallengerConfig(votes_per_question=4), 32)
+    with pipeline.stage_servers(cfg, run, 1, "challenger") as urls:
+        url = urls[SOLVER_URL_ENV]
+        assert urls[TRL_VLLM_URL_ENV] != url
+        assert SOLVER_URL_ENV not in os.environ  # passed as values in this process, never through the environment
+        solver = pipeline._frozen_solver(Path("unused"), cfg, 1, url)
+        voting = VotingConfig(votes_per_question=4)
+        reward = ChallengerRewardFunction(get_domain("math"), solver, ChallengerConfig(), voting, 32)
         rewards = reward(prompts=["p"] * 2, completions=["<question>What is 6*7?</question>", "no tags"])
         assert reward.records[0]["answers"] == [str(len(get_domain("math").solver_prompt("What is 6*7?")))] * 4
         assert rewards == [0.0, 0.0]  # unanimous votes (p_hat 1) and a malformed question
     assert SOLVER_URL_ENV not in os.environ and TRL_VLLM_URL_ENV not in os.environ
     assert seen == [(Path(pipeline.base_model(cfg)), 2, "127.0.0.1")]  # S(0) is the base model, on 2 GPUs
     assert (tmp_path / "iter_01" / "challenger.rzero_solver_url.log").exists()
-    with pipeline.stage_servers(cfg, run, 1, "curriculum"):  # no server for the other stages
-        assert SOLVER_URL_ENV not in os.environ
+    with pipeline.stage_servers(cfg, run, 1, "curriculum") as urls:  # no server for the other stages
+        assert urls == {}
 
 
 def test_servers_for_other_nodes_publish_the_host_name(tmp_path, monkeypatch):
@@ -97,8 +99,8 @@ def test_servers_for_other_nodes_publish_the_host_name(tmp_path, monkeypatch):
     monkeypatch.delenv(SOLVER_URL_ENV, raising=False)
     cfg = server_config()
     cfg.launch.server_host = "0.0.0.0"
-    with pipeline.stage_servers(cfg, RunDir(tmp_path), 1, "challenger"):
-        assert os.environ[SOLVER_URL_ENV].startswith(f"http://{socket.gethostname()}:")
+    with pipeline.stage_servers(cfg, RunDir(tmp_path), 1, "challenger") as urls:
+        assert urls[SOLVER_URL_ENV].startswith(f"http://{socket.gethostname()}:")
 
 
 def test_ranks_never_start_their_own_servers(tmp_path, monkeypatch):
@@ -112,8 +114,8 @@ def test_ranks_never_start_their_own_servers(tmp_path, monkeypatch):
 def test_stage_servers_reuse_a_parent_server(tmp_path, monkeypatch):
     monkeypatch.setenv(SOLVER_URL_ENV, "http://127.0.0.1:1")
     monkeypatch.setattr("rzero.remote.vllm_serve_argv", lambda *a, **k: pytest.fail("started a second server"))
-    with pipeline.stage_servers(server_config(), RunDir(tmp_path), 1, "challenger"):
-        assert os.environ[SOLVER_URL_ENV] == "http://127.0.0.1:1"
+    with pipeline.stage_servers(server_config(), RunDir(tmp_path), 1, "challenger") as urls:
+        assert urls[SOLVER_URL_ENV] == "http://127.0.0.1:1"
 
 
 def test_server_commands():
@@ -132,11 +134,10 @@ def test_trl_vllm_modes(monkeypatch):
     server = _vllm_arguments(GRPOPhase(1, 2, 2, 1e-6, 0.0, 1.0, 1.0, 8, vllm=True, vllm_server_url="http://h:9"))
     assert server["vllm_mode"] == "server" and server["vllm_server_base_url"] == "http://h:9"
     model = ModelConfig(device="cuda", vllm=True, vllm_mode="server", vllm_server_devices="7")
-    monkeypatch.delenv(TRL_VLLM_URL_ENV, raising=False)
-    with pytest.raises(RuntimeError, match="no server is up"):
+    with pytest.raises(RuntimeError, match="no `trl vllm-serve` is up"):
         phase_for(ChallengerConfig(), 2, 2, 0, model)
-    monkeypatch.setenv(TRL_VLLM_URL_ENV, "http://127.0.0.1:5")
-    assert phase_for(ChallengerConfig(), 2, 2, 0, model).vllm_server_url == "http://127.0.0.1:5"
+    assert phase_for(ChallengerConfig(), 2, 2, 0, model, "http://127.0.0.1:5").vllm_server_url == "http://127.0.0.1:5"
+    assert phase_for(ChallengerConfig(), 2, 2, 0, ModelConfig(), "http://127.0.0.1:5").vllm_server_url == ""
 
 
 @pytest.mark.parametrize(
@@ -178,14 +179,15 @@ def test_micro_batches_share_one_round_between_processes(monkeypatch):
 def test_the_challenger_phase_leaves_the_solver_servers_gpus_alone(tmp_path, monkeypatch):
     import subprocess
 
-    from rzero import loop
+    from rzero import launch
 
     accelerate_config = tmp_path / "a.yaml"
     accelerate_config.write_text("num_processes: 8\n")
     overrides = "model.device=cuda launch.mode=accelerate launch.train_devices=0,1,2,3,4,5,6,7"
     overrides += f" challenger.solver_server_devices=4,5,6,7 launch.accelerate_config={accelerate_config}"
     cfg = load_config(None, overrides.split())
-    assert loop.stage_devices(cfg, "challenger") == "0,1,2,3" and loop.stage_devices(cfg, "solver") == "0,1,2,3,4,5,6,7"
+    assert launch.stage_devices(cfg, "challenger") == "0,1,2,3"
+    assert launch.stage_devices(cfg, "solver") == "0,1,2,3,4,5,6,7"
     monkeypatch.setattr("rzero.remote.vllm_serve_argv", fake_argv)
     monkeypatch.delenv(SOLVER_URL_ENV, raising=False)
     run, seen = RunDir(tmp_path / "run"), {}
@@ -193,11 +195,11 @@ def test_the_challenger_phase_leaves_the_solver_servers_gpus_alone(tmp_path, mon
     def fake_run(command, env, **kwargs):
         seen.update(command=command, devices=env["CUDA_VISIBLE_DEVICES"], url=env.get(SOLVER_URL_ENV))
         run.begin(1, "challenger")
-        run.mark_done(1, "challenger", {})
+        run.mark_done(1, "challenger", {"trained": True})
         return subprocess.CompletedProcess(command, 0)
 
     monkeypatch.setattr(subprocess, "run", fake_run)
-    loop.launch_stage(cfg, run, 1, "challenger")
+    assert launch.launch_stage(cfg, run, 1, "challenger").trained
     assert seen["devices"] == "0,1,2,3" and seen["url"].startswith("http://127.0.0.1:")
     at = seen["command"].index("--num_processes")
     assert seen["command"][at + 1] == "4"
@@ -256,11 +258,11 @@ def test_math_domain_end_to_end_on_a_tiny_random_model(chat_model_dir, tmp_path,
         f"eval.data_dir={tmp_path / 'data'}",
     ]
     summary = run(load_config(None, overrides), tmp_path / "run", log=lambda *_: None)
-    first = summary["iterations"][1]
-    assert first["challenger"]["well_formed"] == 0 and first["curriculum"]["kept"] == 0
-    assert first["evaluate"]["benchmarks"]["gsm8k"]["problems"] == 3
-    assert first["evaluate"]["greedy_accuracy"] == first["evaluate"]["math_average"]
-    assert any("empty curriculum" in w for w in first["warnings"])
+    first = summary.iterations[1]
+    assert first.challenger.well_formed == 0 and first.curriculum.kept == 0
+    assert first.evaluate.benchmarks["gsm8k"].problems == 3
+    assert first.evaluate.greedy_accuracy == first.evaluate.math_average
+    assert any("empty curriculum" in w for w in first.warnings)
     questions = [json.loads(line) for line in (tmp_path / "run/iter_01/challenger/questions.jsonl").open()]
     assert len(questions) == 4 and all(q["reward"] == 0.0 and not q["well_formed"] for q in questions)
     assert prompts and all(p.startswith("<|user|>") and p.endswith("<|assistant|>") for p in prompts)
@@ -276,7 +278,8 @@ def test_math_rewards_and_curriculum_with_a_tiny_random_solver(chat_model_dir):
 
     domain = with_chat_template(get_domain("math"), chat_model_dir)
     solver = HFGenerator.from_pretrained(chat_model_dir, seed=0)
-    reward = ChallengerRewardFunction(domain, solver, ChallengerConfig(votes_per_question=4), 16)
+    voting = VotingConfig(votes_per_question=4)
+    reward = ChallengerRewardFunction(domain, solver, ChallengerConfig(), voting, 16)
     completions = ["<question>What is 3+4?</question>\n\\boxed{7}", "<question>Prove that 7 is prime.</question>", "x"]
     rewards = reward(prompts=["p"] * 3, completions=completions)
     first, proof, junk = reward.records
@@ -287,9 +290,7 @@ def test_math_rewards_and_curriculum_with_a_tiny_random_solver(chat_model_dir):
     )
 
     pool = ScriptedGenerator(lambda prompt, i: f"<question>What is {i % 2}+5?</question> \\boxed{{{i % 2 + 5}}}")
-    rows, kept, metrics = build_curriculum(
-        pool, solver, domain, CurriculumConfig(pool_questions=4, votes_per_question=4), 32, 16
-    )
-    assert [r["question"] for r in rows] == ["What is 0+5?", "What is 1+5?"] and metrics["labelled"] == 2
-    assert all(len(r["answers"]) == 4 and 0.0 <= r["p_hat"] <= 1.0 for r in rows)
-    assert all(abs(r["p_hat"] - 0.5) <= 0.25 + 1e-9 for r in kept)
+    rows, kept, metrics = build_curriculum(pool, solver, domain, CurriculumConfig(pool_questions=4), voting, 32, 16)
+    assert [r.question for r in rows] == ["What is 0+5?", "What is 1+5?"] and metrics.labelled == 2
+    assert all(len(r.answers) == 4 and 0.0 <= r.p_hat <= 1.0 for r in rows)
+    assert all(abs(r.p_hat - 0.5) <= 0.25 + 1e-9 for r in kept)

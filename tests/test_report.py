@@ -23,7 +23,7 @@ def fake_run(root, iterations=3, seed=0, hostile=False):
     run = RunDir(root)
     config = {"domain": "arithmetic", "iterations": iterations, "seed": seed, "model": {"path": "embedded"}}
     config["curriculum"] = {"band_delta": 0.25}
-    entries = [{"iteration": 0, "evaluate": {"greedy_accuracy": 0.6, "seconds": 10}}]
+    entries = [{"iteration": 0, "evaluate": {"problems": 640, "greedy_accuracy": 0.6, "seconds": 10}}]
     for k in range(1, iterations + 1):
         pool = []
         for i in range(60):
@@ -38,6 +38,7 @@ def fake_run(root, iterations=3, seed=0, hostile=False):
                     "answers": [str(rng.randint(0, 3)) for _ in range(10)],
                     "pseudo_label": "1",
                     "p_hat": votes / 10,
+                    "group_sizes": [votes],
                     "in_band": 3 <= votes <= 7,
                     "oracle_answer": "1",
                 }
@@ -53,7 +54,7 @@ def fake_run(root, iterations=3, seed=0, hostile=False):
         entries.append(
             {
                 "iteration": k,
-                "challenger": {"reward": 0.3, "seconds": 20},
+                "challenger": {"trained": True, "reward": 0.3, "seconds": 20},
                 "curriculum": {
                     "kept": 25,
                     "labelled": 60,
@@ -64,8 +65,13 @@ def fake_run(root, iterations=3, seed=0, hostile=False):
                     "distinct_fraction": 0.9,
                     "seconds": 50,
                 },
-                "solver": {"seconds": 30},
-                "evaluate": {"greedy_accuracy": 0.6 + k / 100, "accuracy_on_own_curriculum": 0.4, "seconds": 9},
+                "solver": {"trained": True, "seconds": 30},
+                "evaluate": {
+                    "problems": 640,
+                    "greedy_accuracy": 0.6 + k / 100,
+                    "accuracy_on_own_curriculum": 0.4,
+                    "seconds": 9,
+                },
                 "alerts": [{"trigger": "accuracy_drop", "iteration": k, "message": "x"}] if k == 2 else [],
             }
         )
@@ -90,6 +96,18 @@ def test_report_cli_errors_name_the_directory(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty")]) == 2
     assert "empty/summary.json not found" in capsys.readouterr().err
+
+
+def test_a_renamed_key_in_a_summary_is_an_error_not_a_dash(tmp_path, capsys):
+    """Typed records: a key the reader does not know stops the report with the file and the key,
+    instead of a `-` in a table or a plot with a missing line."""
+    root = fake_run(tmp_path / "run", iterations=1)
+    summary = json.loads((root / "summary.json").read_text())
+    summary["iterations"][1]["curriculum"]["kept_questions"] = summary["iterations"][1]["curriculum"].pop("kept")
+    (root / "summary.json").write_text(json.dumps(summary))
+    assert main(["report", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "summary.json" in err and "unknown key 'kept_questions'" in err
 
 
 def test_report_loads_in_headless_chromium(tmp_path):

@@ -3,10 +3,11 @@
 import pytest
 
 from rzero.challenger import ChallengerRewardFunction, summarize_records
-from rzero.config import ChallengerConfig, CurriculumConfig, SolverConfig
+from rzero.config import ChallengerConfig, CurriculumConfig, SolverConfig, VotingConfig
 from rzero.curriculum import build_curriculum, solver_rows
 from rzero.domains.arithmetic import ArithmeticDomain
 from rzero.generation import ScriptedGenerator
+from rzero.records import CurriculumRow
 from rzero.solver import SolverRewardFunction, training_prompts
 
 D = ArithmeticDomain()
@@ -28,8 +29,8 @@ def solver_script(prompt, i):
 
 def test_challenger_reward_votes_once_per_distinct_question():
     solver = ScriptedGenerator(solver_script)
-    cfg = ChallengerConfig(votes_per_question=10, repetition_penalty=False)
-    reward = ChallengerRewardFunction(D, solver, cfg, solver_max_new_tokens=32)
+    cfg = ChallengerConfig(repetition_penalty=False)
+    reward = ChallengerRewardFunction(D, solver, cfg, VotingConfig(votes_per_question=10), solver_max_new_tokens=32)
     completions = ["<question>2*3</question>", "<question>2*3</question>", "<question>1+1</question>", "junk"]
     logged = {}
     rewards = reward(prompts=["p"] * 4, completions=completions, log_metric=logged.__setitem__)
@@ -41,13 +42,13 @@ def test_challenger_reward_votes_once_per_distinct_question():
     assert reward.records[3]["well_formed"] is False and reward.records[3]["reward"] == 0.0
     assert logged["challenger/well_formed"] == 0.75
     summary = summarize_records(reward.records, D)
-    assert summary["questions"] == 4 and summary["distinct_questions"] == 2
+    assert summary.questions == 4 and summary.distinct_questions == 2 and summary.well_formed == 0.75
 
 
 def test_challenger_reward_penalises_repeats_over_the_whole_round():
     solver = ScriptedGenerator(solver_script)
-    cfg = ChallengerConfig(votes_per_question=10)  # penalty on, tau 0.5, lambda 1
-    reward = ChallengerRewardFunction(D, solver, cfg, solver_max_new_tokens=32)
+    cfg = ChallengerConfig()  # penalty on, tau 0.5, lambda 1
+    reward = ChallengerRewardFunction(D, solver, cfg, VotingConfig(votes_per_question=10), solver_max_new_tokens=32)
     completions = ["<question>2*3</question>"] * 3 + ["<question>9-4</question>"]
     rewards = reward(prompts=["p"] * 4, completions=completions)
     # three identical questions form one cluster of 3 in a round of 4 well-formed: penalty 3/4
@@ -65,28 +66,46 @@ def test_curriculum_keeps_the_band_and_hides_the_oracle():
         "<question>1+1</question>",
     ]
     challenger = ScriptedGenerator(lambda prompt, i: pool[i])
-    cfg = CurriculumConfig(pool_questions=6, votes_per_question=10, band_delta=0.25)
-    rows, kept, metrics = build_curriculum(challenger, ScriptedGenerator(solver_script), D, cfg, 16, 32)
-    assert [r["question"] for r in rows] == ["1+1", "2*3"]
-    assert metrics["malformed"] == 2 and metrics["duplicates"] == 2 and metrics["labelled"] == 2
-    assert [r["question"] for r in kept] == ["2*3"] and kept[0]["p_hat"] == 0.5
-    assert kept[0]["oracle_answer"] == "6" and metrics["pseudo_label_accuracy"] == 1.0
+    cfg = CurriculumConfig(pool_questions=6, band_delta=0.25)
+    voting = VotingConfig(votes_per_question=10)
+    rows, kept, metrics = build_curriculum(challenger, ScriptedGenerator(solver_script), D, cfg, voting, 16, 32)
+    assert [r.question for r in rows] == ["1+1", "2*3"]
+    assert metrics.malformed == 2 and metrics.duplicates == 2 and metrics.labelled == 2
+    assert [r.question for r in kept] == ["2*3"] and kept[0].p_hat == 0.5
+    assert kept[0].oracle_answer == "6" and metrics.pseudo_label_accuracy == 1.0
     assert solver_rows(kept) == [{"question": "2*3", "pseudo_label": "6"}]
 
 
 def test_curriculum_pseudo_label_accuracy_counts_wrong_majorities():
     challenger = ScriptedGenerator(lambda prompt, i: ["<question>9-4</question>", "<question>2*3</question>"][i % 2])
-    cfg = CurriculumConfig(pool_questions=2, votes_per_question=10, band_filter=False)
-    rows, kept, metrics = build_curriculum(challenger, ScriptedGenerator(solver_script), D, cfg, 16, 32)
-    assert [r["pseudo_label"] for r in kept] == ["4", "6"]  # 9-4: the wrong majority is still the label
-    assert metrics["pseudo_label_accuracy"] == 0.5 and metrics["kept_fraction"] == 1.0
+    cfg = CurriculumConfig(pool_questions=2, band_filter=False)
+    voting = VotingConfig(votes_per_question=10)
+    rows, kept, metrics = build_curriculum(challenger, ScriptedGenerator(solver_script), D, cfg, voting, 16, 32)
+    assert [r.pseudo_label for r in kept] == ["4", "6"]  # 9-4: the wrong majority is still the label
+    assert metrics.pseudo_label_accuracy == 0.5 and metrics.kept_fraction == 1.0
     # the oracle-label diagnostic swaps in the exact answers for the same questions
     assert solver_rows(kept, "oracle") == [
         {"question": "9-4", "pseudo_label": "5"},
         {"question": "2*3", "pseudo_label": "6"},
     ]
+    without_oracle = CurriculumRow("q", None, ["1"], "1", 1.0, [1], True)
     with pytest.raises(ValueError, match="needs a domain with an oracle"):
-        solver_rows([{"question": "q", "pseudo_label": "1"}], "oracle")
+        solver_rows([without_oracle], "oracle")
+
+
+def test_one_m_and_one_vote_temperature_for_the_reward_and_the_pseudo_labels():
+    """The Challenger reward and the curriculum ask the Solver through `voting.solver_votes` with the
+    run's voting section: the same m, temperature and token budget (the reward's temperature used to
+    be configurable while the pseudo-labels were fixed at 1.0)."""
+    voting = VotingConfig(votes_per_question=4, temperature=0.7)
+    reward_solver, label_solver = ScriptedGenerator(solver_script), ScriptedGenerator(solver_script)
+    reward = ChallengerRewardFunction(D, reward_solver, ChallengerConfig(repetition_penalty=False), voting, 32)
+    reward(prompts=["p"], completions=["<question>2*3</question>"])
+    pool = ScriptedGenerator(lambda prompt, i: "<question>2*3</question>")
+    build_curriculum(pool, label_solver, D, CurriculumConfig(pool_questions=1), voting, 16, 32)
+    (_, asked_by_reward), (_, asked_for_labels) = reward_solver.calls[0], label_solver.calls[0]
+    assert asked_by_reward == asked_for_labels
+    assert (asked_by_reward.samples_per_prompt, asked_by_reward.temperature) == (4, 0.7)
 
 
 @pytest.mark.parametrize(("variant", "expected"), [("binary", [1.0, 0.0, 0.0]), ("reference", [1.0, 0.1, 0.0])])

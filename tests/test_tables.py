@@ -1,18 +1,23 @@
 """Tables written to a file or a pipe keep every header and cell whole (issue 14: `rzero eval > log`)."""
 
+from rzero.records import EvaluateMetrics, RunSummary
 from rzero.tables import print_benchmarks, print_figures, print_results
 
-FIGURES = {
-    "greedy_accuracy": 0.5,
-    "pass1_accuracy": 0.4,
-    "maj10_accuracy": 0.6,
-    "votes_per_question": 10,
-    "distinct_questions": 190,
-    "samples": 200,
-    "wall_seconds": 70,
-    "accuracy_by_difficulty": {str(level): 0.25 for level in range(1, 16)},
-    "difficulty_histogram": {str(level): 1234 for level in range(1, 16)},
-}
+FIGURES = EvaluateMetrics.from_json(  # as `rzero eval --json` writes them
+    {
+        "problems": 640,
+        "greedy_accuracy": 0.5,
+        "pass1_accuracy": 0.4,
+        "maj10_accuracy": 0.6,
+        "votes_per_question": 10,
+        "question_validity": 0.95,
+        "distinct_questions": 190,
+        "challenger_samples": 200,
+        "seconds": 70,
+        "accuracy_by_difficulty": {str(level): 0.25 for level in range(1, 16)},
+        "difficulty_histogram": {str(level): 1234 for level in range(1, 16)},
+    }
+)
 NAMES = ["gsm8k", "math500", "amc23", "aime24", "aime25", "minerva_math", "olympiadbench", "mmlu_pro", "supergpqa"]
 
 
@@ -24,11 +29,14 @@ def test_figures_and_benchmarks_print_whole_when_not_a_terminal(capsys, monkeypa
     monkeypatch.setenv("COLUMNS", "20")  # a narrow pipe must not squeeze the columns
     print_figures(FIGURES)
     text = "\n".join(lines_of(capsys))
-    assert "distinct Challenger questions" in text and "190 / 200" in text
+    assert "distinct Challenger questions" in text and "190 / 200" in text and "maj10_accuracy" in text
     assert " ".join(["0.25"] * 3) not in text  # cells are separated by rules, not wrapped together
     assert text.count("1234") == 15 and text.count("0.25") == 15
-    benchmarks = {name: {"greedy_accuracy": 0.1234} for name in NAMES}
-    print_benchmarks([("iteration 3", {"benchmarks": benchmarks, "math_average": 0.1, "general_average": 0.2})])
+    benchmarks = {name: {"problems": 50, "greedy_accuracy": 0.1234} for name in NAMES}
+    metrics = EvaluateMetrics.from_json(
+        {"greedy_accuracy": 0.1, "benchmarks": benchmarks, "math_average": 0.1, "general_average": 0.2}
+    )
+    print_benchmarks([("iteration 3", metrics)])
     text = "\n".join(lines_of(capsys))
     assert all(name in text for name in [*NAMES, "math_average", "general_average", "iteration 3"])
     assert "…" not in text and text.count("12.34") == len(NAMES)
@@ -37,17 +45,18 @@ def test_figures_and_benchmarks_print_whole_when_not_a_terminal(capsys, monkeypa
 def test_results_table_has_one_header_line_per_row_in_a_log(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "40")
     summary = {
+        "config": {},
         "iterations": [
-            {"iteration": 0, "evaluate": {"greedy_accuracy": 0.43, "seconds": 60}},
+            {"iteration": 0, "evaluate": {"problems": 640, "greedy_accuracy": 0.43, "seconds": 60}},
             {
                 "iteration": 1,
-                "evaluate": {"greedy_accuracy": 0.5, "pseudo_label_accuracy": 0.8, "seconds": 60},
+                "evaluate": {"problems": 640, "greedy_accuracy": 0.5, "pseudo_label_accuracy": 0.8, "seconds": 60},
                 "curriculum": {"kept": 75, "labelled": 150, "mean_p_hat": 0.55, "mean_difficulty": 4.3, "seconds": 90},
-                "solver": {"seconds": 200},
+                "solver": {"trained": True, "seconds": 200},
             },
-        ]
+        ],
     }
-    print_results(summary)
+    print_results(RunSummary.from_json(summary))
     lines = lines_of(capsys)
     header = next(line for line in lines if "iter" in line and "held-out greedy" in line)
     assert "pseudo-label acc" in header and "own curriculum acc" in header and "wall s" in header

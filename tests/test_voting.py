@@ -75,3 +75,28 @@ def test_vote_properties(answers):
         assert vote.pseudo_label in real
     else:
         assert vote.pseudo_label is None
+
+
+def test_solver_votes_asks_each_question_m_times_in_one_call():
+    """The one routine that asks the Solver: one `generate` call with the domain's prompts, m samples
+    at the given temperature, answers extracted, one ballot per question in order."""
+    from rzero.domains.arithmetic import ArithmeticDomain
+    from rzero.generation import Sampling, ScriptedGenerator
+    from rzero.voting import solver_votes
+
+    domain = ArithmeticDomain()
+    answers = {"1+1": ["2", "2", "3", None], "2*3": ["6", "5", "5", "5"]}
+
+    def script(prompt, i):
+        answer = answers[prompt.split("\n")[0].removeprefix("Problem: ")][i]
+        return "no answer" if answer is None else f"\\boxed{{{answer}}}"
+
+    solver = ScriptedGenerator(script)
+    ballots = solver_votes(solver, domain, ["1+1", "2*3"], 4, 0.6, 24)
+    assert [b.question for b in ballots] == ["1+1", "2*3"]
+    assert ballots[0].answers == ("2", "2", "3", None) and ballots[0].vote.pseudo_label == "2"
+    assert ballots[0].vote.p_hat == 0.5 and ballots[1].vote.pseudo_label == "5" and ballots[1].vote.p_hat == 0.75
+    ((prompts, sampling),) = solver.calls
+    assert prompts == [domain.solver_prompt("1+1"), domain.solver_prompt("2*3")]
+    assert sampling == Sampling(samples_per_prompt=4, temperature=0.6, top_p=1.0, max_new_tokens=24)
+    assert solver_votes(solver, domain, [], 4, 0.6, 24) == [] and len(solver.calls) == 1  # nothing asked

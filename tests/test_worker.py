@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from rzero import loop
 from rzero.config import load_config
+from rzero.launch import ACCELERATE_MODULE, launch_file, launch_stage
 from rzero.remote import SOLVER_URL_ENV
 from rzero.rundir import RunDir
-from rzero.worker import ACCELERATE_MODULE, command_for_rank, finished, follow, launch_file
+from rzero.worker import command_for_rank, finished, follow
 
 
 def test_command_for_rank():
@@ -70,11 +70,11 @@ def test_loop_publishes_the_accelerate_launch_while_it_runs(tmp_path, monkeypatc
         published = launch_file(run.root, 1, "solver")
         seen.update(json.loads(published.read_text()), cwd_free=published.is_absolute())
         run.begin(1, "solver")
-        run.mark_done(1, "solver", {"seconds": 0})
+        run.mark_done(1, "solver", {"trained": True, "seconds": 0})
         return subprocess.CompletedProcess(command, 0)
 
     monkeypatch.setattr(subprocess, "run", fake_run)
-    loop.launch_stage(cfg, run, 1, "solver")
+    launch_stage(cfg, run, 1, "solver")
     assert seen["command"][2] == ACCELERATE_MODULE and str(accelerate_config.resolve()) in seen["command"]
     assert str(run.root.resolve()) in seen["command"] and seen["env"] == {}
     assert not launch_file(run.root, 1, "solver").exists()  # removed when the phase ends

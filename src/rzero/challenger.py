@@ -11,14 +11,14 @@ stage's JSONL file.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
-from rzero.config import ChallengerConfig
+from rzero.config import ChallengerConfig, VotingConfig
 from rzero.domains import Domain
-from rzero.generation import Generator, Sampling
+from rzero.generation import Generator
+from rzero.records import ChallengerMetrics
 from rzero.rewards import challenger_reward, repetition_penalty
-from rzero.voting import Vote, majority_vote
+from rzero.voting import solver_votes
 
 
 def _gather(values: list) -> tuple[list, int]:
@@ -33,29 +33,15 @@ def _gather(values: list) -> tuple[list, int]:
     return [v for part in gathered for v in part], offset
 
 
-def solver_votes(
-    solver: Generator, domain: Domain, questions: Sequence[str], votes: int, temperature: float, max_new_tokens: int
-) -> dict[str, tuple[Vote, list[str | None]]]:
-    """The Solver's majority vote on each distinct question (each asked once, m samples)."""
-    distinct = list(dict.fromkeys(questions))
-    if not distinct:
-        return {}
-    prompts = [domain.solver_prompt(q) for q in distinct]
-    outputs = solver.generate(prompts, Sampling(votes, temperature, 1.0, max_new_tokens))
-    result = {}
-    for question, samples in zip(distinct, outputs, strict=True):
-        answers = [domain.extract_answer(c.text) for c in samples]
-        result[question] = (majority_vote(answers, domain.equivalent), answers)
-    return result
-
-
 class ChallengerRewardFunction:
     """GRPO reward for Challenger rollouts; a closure over the frozen Solver's generator."""
 
     __name__ = "challenger_reward"
 
-    def __init__(self, domain: Domain, solver: Generator, cfg: ChallengerConfig, solver_max_new_tokens: int):
-        self.domain, self.solver, self.cfg = domain, solver, cfg
+    def __init__(
+        self, domain: Domain, solver: Generator, cfg: ChallengerConfig, voting: VotingConfig, solver_max_new_tokens: int
+    ):
+        self.domain, self.solver, self.cfg, self.voting = domain, solver, cfg, voting
         self.solver_max_new_tokens = solver_max_new_tokens
         self.records: list[dict] = []
         self.calls = 0
@@ -64,14 +50,16 @@ class ChallengerRewardFunction:
         self.calls += 1
         questions = [self.domain.parse_question(c) for c in completions]
         well_formed = [q for q in questions if q is not None]
-        votes = solver_votes(
+        distinct = list(dict.fromkeys(well_formed))  # each distinct question is asked once
+        ballots = solver_votes(
             self.solver,
             self.domain,
-            well_formed,
-            self.cfg.votes_per_question,
-            self.cfg.vote_temperature,
+            distinct,
+            self.voting.votes_per_question,
+            self.voting.temperature,
             self.solver_max_new_tokens,
         )
+        votes = {b.question: b for b in ballots}
         everyone, offset = _gather(well_formed)
         if self.cfg.repetition_penalty and everyone:
             all_penalties = repetition_penalty(
@@ -81,16 +69,17 @@ class ChallengerRewardFunction:
             all_penalties = [0.0] * len(everyone)
         local = iter(all_penalties[offset : offset + len(well_formed)])
         penalties = [next(local) if q is not None else 0.0 for q in questions]
-        p_hats = [votes[q][0].p_hat if q is not None else None for q in questions]
+        p_hats = [votes[q].vote.p_hat if q is not None else None for q in questions]
         rewards = challenger_reward(p_hats, penalties, self.cfg.reward_variant)
         for completion, question, reward in zip(completions, questions, rewards, strict=True):
-            vote, answers = votes.get(question, (None, None)) if question else (None, None)
+            ballot = votes[question] if question is not None else None
+            vote = ballot.vote if ballot else None
             self.records.append(
                 {
                     "step": self.calls,
                     "completion": completion,
                     "question": question,
-                    "answers": answers,
+                    "answers": list(ballot.answers) if ballot else None,
                     "pseudo_label": vote.pseudo_label if vote else None,
                     "p_hat": vote.p_hat if vote else None,
                     "group_sizes": list(vote.group_sizes) if vote else None,
@@ -110,24 +99,25 @@ class ChallengerRewardFunction:
         return [r.total for r in rewards]
 
 
-def summarize_records(records: list[dict], domain: Domain) -> dict:
-    """Means of the reward parts and question statistics over a stage's records."""
+def summarize_records(records: list[dict], domain: Domain) -> ChallengerMetrics:
+    """Means of the reward parts and question statistics over a stage's records (one per rollout)."""
     if not records:
-        return {"questions": 0}
+        return ChallengerMetrics(trained=True)
     valid = [r for r in records if r["well_formed"]]
     levels = [domain.difficulty(r["question"]) for r in valid]
     levels = [x for x in levels if x is not None]
     mean = lambda key, rows: sum(r[key] for r in rows) / len(rows) if rows else 0.0  # noqa: E731
-    return {
-        "questions": len(records),
-        "well_formed": len(valid) / len(records),
-        "reward": mean("reward", records),
-        "uncertainty": mean("uncertainty", records),
-        "repetition": mean("repetition", records),
-        "p_hat": mean("p_hat", valid),
-        "distinct_questions": len({r["question"] for r in valid}),
-        "mean_difficulty": sum(levels) / len(levels) if levels else None,
-    }
+    return ChallengerMetrics(
+        trained=True,
+        questions=len(records),
+        well_formed=len(valid) / len(records),
+        reward=mean("reward", records),
+        uncertainty=mean("uncertainty", records),
+        repetition=mean("repetition", records),
+        p_hat=mean("p_hat", valid),
+        distinct_questions=len({r["question"] for r in valid}),
+        mean_difficulty=sum(levels) / len(levels) if levels else None,
+    )
 
 
 def train_challenger(
@@ -135,23 +125,26 @@ def train_challenger(
     solver: Generator,
     domain: Domain,
     cfg: ChallengerConfig,
+    voting: VotingConfig,
     out_dir: Path,
     solver_max_new_tokens: int,
     seed: int,
     model=None,
-) -> tuple[list[dict], dict]:
+    vllm_server_url: str = "",
+) -> tuple[list[dict], ChallengerMetrics]:
     """GRPO on the Challenger in `model_dir`; saves the trained model to out_dir/model.
 
-    Returns the per-question records and the stage metrics.
+    Returns the per-question records (one per rollout, for questions.jsonl) and the stage metrics.
+    `vllm_server_url`: the `trl vllm-serve` of this phase (model.vllm_mode=server), else "".
     """
     from rzero.grpo import phase_for, prompt_dataset, train_phase
 
     started = time.time()
-    reward = ChallengerRewardFunction(domain, solver, cfg, solver_max_new_tokens)
-    phase = phase_for(cfg, cfg.prompts_per_step, cfg.rollouts_per_prompt, seed, model)
+    reward = ChallengerRewardFunction(domain, solver, cfg, voting, solver_max_new_tokens)
+    phase = phase_for(cfg, cfg.prompts_per_step, cfg.rollouts_per_prompt, seed, model, vllm_server_url)
     prompts = [domain.challenger_prompt()] * (cfg.grpo_steps * cfg.prompts_per_step)
     shown = ("reward", "challenger/uncertainty", "challenger/repetition", "challenger/well_formed", "kl")
     train_phase(model_dir, prompt_dataset(prompts), [reward], phase, out_dir, "challenger GRPO", shown)
     metrics = summarize_records(reward.records, domain)
-    metrics["seconds"] = round(time.time() - started, 1)
+    metrics.seconds = round(time.time() - started, 1)
     return reward.records, metrics

@@ -18,60 +18,63 @@ from rzero.cliargs import (
     output_folder,
     positive_number,
 )
+from rzero.records import STAGES
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from rzero.cliargs import benchmark_problem
-    from rzero.config import EvalConfig
-    from rzero.domains import get_domain, with_chat_template
-    from rzero.evaluate import benchmark_figures, question_validity, score_problems, spread_subset, summarize
-    from rzero.generation import HFGenerator, embedded_base_path, set_threads
+    """One model through the loop's evaluation stage (`pipeline.run_evaluate`), configured like
+    `rzero run`: the config file and dotted overrides (model.path, eval.*, domain, seed, ...)."""
+    from rzero.config import ConfigError, load_config
+    from rzero.generation import set_threads
+    from rzero.pipeline import base_model, build_domain, run_evaluate
+    from rzero.preflight import check_inputs
+    from rzero.records import EvaluateMetrics
     from rzero.tables import print_benchmarks, print_figures
 
-    if args.domain == "math" and not args.benchmarks:
-        print("rzero eval: the math domain is evaluated on benchmarks: pass --benchmarks", file=sys.stderr)
+    try:
+        cfg = load_config(args.config or DEFAULT_CONFIG, args.overrides)
+        check_inputs(cfg)
+        if cfg.domain == "math" and not cfg.eval.benchmarks:
+            raise ConfigError("the math domain is evaluated on benchmarks: set eval.benchmarks (e.g. gsm8k,math500)")
+    except ConfigError as error:
+        print(f"rzero eval: {error}", file=sys.stderr)
         return 2
-    problem = benchmark_problem(args.benchmarks, args.data_dir)
-    if problem:
-        print(f"rzero eval: {problem}", file=sys.stderr)
-        return 2
-    threads = set_threads(args.threads)
-    model_dir = args.model or embedded_base_path()
-    domain = with_chat_template(get_domain(args.domain), model_dir, args.chat_template)
-    problems = spread_subset(domain.heldout(), args.problems) if args.domain == "arithmetic" else []
+    threads = set_threads(cfg.model.threads)
+    model_dir = base_model(cfg)
+    ev = cfg.eval
     print(
-        f"rzero eval: model {model_dir}  domain {domain.name}  {len(problems)} held-out problems  "
-        f"benchmarks {args.benchmarks or '-'}  {args.votes} votes at T={args.temperature}  {threads} threads",
+        f"rzero eval: model {model_dir}  domain {cfg.domain}  held-out {ev.heldout_file or 'the domain set'}"
+        f"{f' (subset of {ev.problems})' if ev.problems else ''}  benchmarks {ev.benchmarks or '-'}  "
+        f"{ev.votes_per_question} votes at T={ev.temperature}  {ev.challenger_samples} Challenger samples  "
+        f"{threads} threads",
         flush=True,
     )
     started = time.time()
-    generator = HFGenerator.from_pretrained(model_dir, seed=args.seed)
+    metrics = EvaluateMetrics()
 
-    def score(items, scorer):
-        return score_problems(generator, scorer, items, args.votes, args.temperature, 1.0, args.max_new_tokens)
+    def save() -> None:  # before anything that can still fail: figures are never lost
+        if args.json:
+            args.json.write_text(json.dumps(metrics.to_json(), indent=2) + "\n")
 
-    def save(figures: dict) -> None:  # before anything that can still fail: figures are never lost
-        if args.json and figures:
-            args.json.write_text(json.dumps(figures, indent=2) + "\n")
-
-    figures: dict = {}
-    if problems:
-        figures.update(summarize(score(problems, domain)))
-        figures.update(question_validity(generator, domain, samples=args.challenger_samples))
-    if args.benchmarks:
-        suites = EvalConfig(benchmarks=args.benchmarks, data_dir=args.data_dir, problems=args.problems)
-        try:
-            figures.update(benchmark_figures(score, domain, suites))
-        except (ValueError, FileNotFoundError) as error:
-            save(figures)  # the held-out figures already computed
-            print(f"rzero eval: {error}", file=sys.stderr)
-            return 2
-    figures["wall_seconds"] = round(time.time() - started, 1)
-    save(figures)
-    if problems:
-        print_figures(figures)
-    if args.benchmarks:
-        print_benchmarks([("model", figures)])
+    try:
+        run_evaluate(
+            cfg,
+            build_domain(cfg),
+            0,
+            solver=model_dir,
+            challenger=model_dir,
+            curriculum=[],
+            folder=None,
+            metrics=metrics,
+        )
+    except (ValueError, FileNotFoundError) as error:
+        save()  # the figures already computed
+        print(f"rzero eval: {error}", file=sys.stderr)
+        return 2
+    metrics.seconds = round(time.time() - started, 1)
+    save()
+    print_figures(metrics)
+    print_benchmarks([("model", metrics)])
     return 0
 
 
@@ -86,11 +89,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cfg = load_config(args.config or DEFAULT_CONFIG, args.overrides)
         out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
         if args.dry_run:
-            from rzero.generation import embedded_base_path
+            from rzero.pipeline import base_model
             from rzero.plan import describe
 
-            model_dir = embedded_base_path() if cfg.model.path == "embedded" else Path(cfg.model.path)
-            print("\n".join(describe(cfg, model_dir)))
+            print("\n".join(describe(cfg, base_model(cfg))))
             return 0
         print(
             f"rzero run: {cfg.iterations} iterations on {cfg.domain} "
@@ -107,9 +109,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print_results(summary)
 
     print(f"report: {build_report([out])}")
-    if "stopped" in summary:
+    if summary.stopped:
         print(
-            f"rzero run: stopped in iteration {summary['stopped']['iteration']}: {summary['stopped']['reason']}",
+            f"rzero run: stopped in iteration {summary.stopped['iteration']}: {summary.stopped['reason']}",
             file=sys.stderr,
         )
         return 1
@@ -121,7 +123,7 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     from rzero.config import ConfigError, load_config
     from rzero.generation import set_threads
     from rzero.grpo import PhaseFailed
-    from rzero.loop import STAGE_FAILED
+    from rzero.launch import STAGE_FAILED
     from rzero.pipeline import build_domain, run_stage
     from rzero.rundir import RunDir
 
@@ -146,7 +148,7 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     except PhaseFailed as error:
         print(str(error), flush=True)
         return STAGE_FAILED
-    print(f"iteration {args.iteration} {args.name}: {metrics['seconds']:.0f}s")
+    print(f"iteration {args.iteration} {args.name}: {metrics.seconds:.0f}s")
     return 0
 
 
@@ -171,8 +173,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_sft(args: argparse.Namespace) -> int:
+    from rzero.config import EvalConfig
     from rzero.domains import get_domain
-    from rzero.evaluate import score_problems, summarize
+    from rzero.evaluate import evaluate_model
     from rzero.generation import HFGenerator, embedded_base_path, set_threads
     from rzero.rundir import atomic_write_json
     from rzero.sft import SFTSettings, fine_tune, labelled_rows
@@ -193,12 +196,11 @@ def _cmd_sft(args: argparse.Namespace) -> int:
     print(f"rzero sft: {model_dir} on {len(rows)} labelled examples -> {out / 'model'}", flush=True)
     figures = fine_tune(model_dir, rows, settings, out)
     generator = HFGenerator.from_pretrained(out / "model", seed=args.seed, label="sft evaluate")
-    results = score_problems(generator, domain, domain.heldout(), 0, 1.0, 1.0, args.max_new_tokens)
-    figures["heldout"] = summarize(results)
+    held = evaluate_model(generator, domain, EvalConfig(max_new_tokens=args.max_new_tokens), []).heldout
+    figures["heldout"] = held.to_json()
     atomic_write_json(out / "sft.json", figures)
-    held = figures["heldout"]
-    levels = " ".join(f"{v:.2f}" for v in held["accuracy_by_difficulty"].values())
-    print(f"held-out greedy {held['greedy_accuracy']:.3f}  by difficulty {levels}  ({figures['seconds']:.0f} s)")
+    levels = " ".join(f"{v:.2f}" for v in (held.accuracy_by_difficulty or {}).values())
+    print(f"held-out greedy {held.greedy_accuracy:.3f}  by difficulty {levels}  ({figures['seconds']:.0f} s)")
     return 0
 
 
@@ -234,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     rn.set_defaults(func=_cmd_run)
 
     st = sub.add_parser("stage", help="run one stage of one iteration of a run directory (used by launchers)")
-    st.add_argument("name", choices=["challenger", "curriculum", "solver", "evaluate"])
+    st.add_argument("name", choices=STAGES)
     st.add_argument("--run", required=True, help="run directory (holds config.yaml)")
     st.add_argument("--iteration", type=integer(0), required=True)
     st.set_defaults(func=_cmd_stage)
@@ -257,20 +259,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_model_commands(sub) -> None:
     """The commands that evaluate or train one model outside the loop: eval, sft, pretrain-base."""
-    ev = sub.add_parser("eval", help="evaluate a model on the domain's held-out problems and/or benchmarks")
-    ev.add_argument("--model", type=model_folder, help="Hugging Face model folder (default: the embedded base model)")
-    ev.add_argument("--domain", default="arithmetic", choices=["arithmetic", "math"])
-    ev.add_argument("--benchmarks", default="", help="comma-separated, e.g. gsm8k,math500,aime24,mmlu_pro,bbeh")
-    ev.add_argument("--data-dir", default="../shared/data", help="folder of <benchmark>/test.jsonl")
-    ev.add_argument("--chat-template", default="auto", choices=["auto", "never"])
-    ev.add_argument("--votes", type=integer(0), default=10, help="sampled answers per problem (maj@k, mean@k)")
-    ev.add_argument("--temperature", type=positive_number, default=1.0)
-    ev.add_argument("--max-new-tokens", type=integer(1), default=320)
-    ev.add_argument("--problems", type=integer(0), default=0, help="held-out subset / per-benchmark limit (0 = all)")
-    ev.add_argument("--challenger-samples", type=integer(1), default=200)
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--threads", type=integer(0), default=0, help="torch threads (0 = all cores)")
+    ev = sub.add_parser(
+        "eval",
+        help="evaluate one model as the loop's evaluation stage does (held-out set, benchmarks, question validity)",
+        description="Evaluate one model with the loop's evaluation stage, configured like `rzero run`: "
+        "e.g. `rzero eval model.path=DIR eval.votes_per_question=10 eval.challenger_samples=200`; "
+        "`rzero eval --config RUN/config.yaml model.path=RUN/iter_03/solver/model` evaluates a run's checkpoint "
+        "exactly as the run did; `--config configs/qwen3-4b-base.yaml model.path=DIR` gives the paper's benchmarks.",
+    )
+    ev.add_argument("--config", type=existing_file, help="YAML config file (default: configs/default.yaml)")
     ev.add_argument("--json", type=output_file, help="also write the figures to this file")
+    ev.add_argument(
+        "overrides", nargs="*", help="section.field=value overrides: model.path=DIR, eval.votes_per_question=10, ..."
+    )
     ev.set_defaults(func=_cmd_eval)
 
     sf = sub.add_parser("sft", help="supervised fine-tuning on a small labelled set, then held-out accuracy")

@@ -89,11 +89,3 @@ def one_line_errors(parser: argparse.ArgumentParser) -> None:
         for action in current._actions:
             if isinstance(action, argparse._SubParsersAction):
                 parsers.extend(action.choices.values())
-
-
-def benchmark_problem(benchmarks: str, data_dir: str) -> str | None:
-    """Why `--benchmarks` cannot be evaluated (an unknown name, or no local file while offline), or None."""
-    from rzero.evalsets import missing_benchmark_file, unknown_benchmark
-
-    problem = unknown_benchmark(benchmarks) or missing_benchmark_file(benchmarks, data_dir)
-    return f"--benchmarks: {problem}" if problem else None

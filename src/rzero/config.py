@@ -36,6 +36,15 @@ class ModelConfig:
 
 
 @dataclass
+class VotingConfig:
+    """How the frozen Solver votes: the same m and temperature for the Challenger's uncertainty reward
+    and for the curriculum's pseudo-labels (and the probe), as in the paper."""
+
+    votes_per_question: int = 10  # m, Solver samples per question
+    temperature: float = 1.0  # sampling temperature of those votes
+
+
+@dataclass
 class ChallengerConfig:
     train: bool = True  # false = the paper's Base-Challenger ablation (untrained question generator)
     grpo_steps: int = 5
@@ -47,8 +56,6 @@ class ChallengerConfig:
     top_p: float = 0.99
     max_new_tokens: int = 64
     reward_variant: Literal["paper", "reference"] = "paper"
-    votes_per_question: int = 10  # m, Solver samples per generated question
-    vote_temperature: float = 1.0
     repetition_penalty: bool = True
     bleu_tau: float = 0.5  # clustering distance threshold
     penalty_lambda: float = 1.0
@@ -61,7 +68,6 @@ class CurriculumConfig:
     pool_questions: int = 8000  # N, questions sampled from the trained Challenger
     temperature: float = 1.0
     top_p: float = 0.95
-    votes_per_question: int = 10
     band_delta: float = 0.25  # keep |p_hat - 1/2| <= delta
     band_filter: bool = True  # false = the paper's no-filter ablation
     labels: Literal["votes", "oracle"] = "votes"  # oracle: diagnostic upper bound, exact answers as rewards
@@ -92,6 +98,7 @@ class EvalConfig:
     benchmarks: str = ""  # comma-separated, e.g. gsm8k,math500 (rzero.evalsets); problems = per-benchmark limit
     data_dir: str = "../shared/data"  # folder of <benchmark>/test.jsonl files
     probe_questions: int = 200
+    challenger_samples: int = 0  # Challenger questions sampled to measure question validity; 0 = none
 
 
 @dataclass
@@ -127,6 +134,7 @@ class RunConfig:
     iterations: int = 3
     seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
+    voting: VotingConfig = field(default_factory=VotingConfig)
     challenger: ChallengerConfig = field(default_factory=ChallengerConfig)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
@@ -140,10 +148,8 @@ _POSITIVE_INTS = [
     "iterations",
     "challenger.prompts_per_step",
     "challenger.rollouts_per_prompt",
-    "challenger.votes_per_question",
     "challenger.max_new_tokens",
     "curriculum.pool_questions",
-    "curriculum.votes_per_question",
     "solver.questions_per_step",
     "solver.rollouts_per_question",
     "solver.max_new_tokens",
@@ -158,12 +164,13 @@ _NON_NEGATIVE = [
     "challenger.kl_coef",
     "solver.kl_coef",
     "challenger.temperature",
-    "challenger.vote_temperature",
+    "voting.temperature",
     "curriculum.temperature",
     "solver.temperature",
     "eval.temperature",
     "eval.votes_per_question",
     "eval.problems",
+    "eval.challenger_samples",
     "challenger.penalty_lambda",
     "model.threads",
     "model.lora_rank",
@@ -210,13 +217,15 @@ def validate(cfg: RunConfig) -> RunConfig:
             f"curriculum.band_delta must be in (0, 0.5], got {cfg.curriculum.band_delta} "
             "(0.25 is the paper's; 0.5 keeps everything, or set curriculum.band_filter=false)"
         )
-    for path in ("challenger.votes_per_question", "curriculum.votes_per_question"):
-        if _get(cfg, path) < 2:
-            raise ConfigError(f"{path} must be >= 2 (a majority vote needs several answers; the paper uses 10)")
-    votes, delta = cfg.curriculum.votes_per_question, cfg.curriculum.band_delta
+    if cfg.voting.votes_per_question < 2:
+        raise ConfigError(
+            f"voting.votes_per_question must be >= 2 (a majority vote needs several answers; the paper uses 10), "
+            f"got {cfg.voting.votes_per_question}"
+        )
+    votes, delta = cfg.voting.votes_per_question, cfg.curriculum.band_delta
     if cfg.curriculum.band_filter and not any(abs(k / votes - 0.5) <= delta + 1e-9 for k in range(1, votes + 1)):
         raise ConfigError(
-            f"curriculum.band_delta={delta} with curriculum.votes_per_question={votes} keeps nothing: "
+            f"curriculum.band_delta={delta} with voting.votes_per_question={votes} keeps nothing: "
             f"no share k/{votes} is within {delta} of 1/2; raise band_delta or use an even number of votes"
         )
     if cfg.launch.mode == "accelerate" and not cfg.launch.accelerate_config:
@@ -314,6 +323,26 @@ def _coerce(value: Any, annotation: Any, path: str) -> Any:
     raise ConfigError(f"{path}: unsupported field type {annotation!r}")
 
 
+# Fields that moved: an old config names them, the error says where they live now.
+MOVED = {
+    "challenger.votes_per_question": "voting.votes_per_question",
+    "curriculum.votes_per_question": "voting.votes_per_question",
+    "challenger.vote_temperature": "voting.temperature",
+}
+
+
+def _check_moved(data) -> None:
+    """A ConfigError for the first field of `data` that has moved, naming where it is now."""
+    if not isinstance(data, dict):
+        return  # _build says what is wrong
+    for old, new in MOVED.items():
+        section, name = old.split(".")
+        if isinstance(data.get(section), dict) and name in data[section]:
+            raise ConfigError(
+                f"{old} is now {new}: one m and one vote temperature serve the Challenger reward and the pseudo-labels"
+            )
+
+
 def _build(cls: type, data: dict, prefix: str = "") -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {data!r}")
@@ -361,6 +390,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
     for override in overrides or []:
         _apply_override(data, override)
+    _check_moved(data)
     return validate(_build(RunConfig, data))
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import time
 
-from rzero.config import CurriculumConfig
+from rzero.config import CurriculumConfig, VotingConfig
 from rzero.domains import Domain
 from rzero.generation import Generator, Sampling
-from rzero.voting import in_band, majority_vote
-
-DIAGNOSTIC_FIELDS = ("oracle_answer", "pseudo_label_correct")
+from rzero.records import CurriculumMetrics, CurriculumRow
+from rzero.voting import in_band, solver_votes
 
 
 def sample_questions(challenger: Generator, domain: Domain, cfg: CurriculumConfig, max_new_tokens: int) -> dict:
@@ -52,67 +51,75 @@ def question_diversity(questions: list[str], tokenize) -> dict:
 
 
 def label_questions(
-    solver: Generator, domain: Domain, questions: list[str], cfg: CurriculumConfig, max_new_tokens: int
-) -> list[dict]:
-    """One row per question: the Solver's m answers, pseudo-label, p_hat, group sizes, band membership."""
-    if not questions:
-        return []
-    prompts = [domain.solver_prompt(q) for q in questions]
-    outputs = solver.generate(prompts, Sampling(cfg.votes_per_question, 1.0, 1.0, max_new_tokens))
+    solver: Generator,
+    domain: Domain,
+    questions: list[str],
+    voting: VotingConfig,
+    band_delta: float,
+    max_new_tokens: int,
+) -> list[CurriculumRow]:
+    """One row per question: the Solver's m answers, pseudo-label, p_hat, group sizes, band membership,
+    and where the domain has an oracle, the true answer (diagnostics only)."""
     rows = []
-    for question, samples in zip(questions, outputs, strict=True):
-        answers = [domain.extract_answer(c.text) for c in samples]
-        vote = majority_vote(answers, domain.equivalent)
-        row = {
-            "question": question,
-            "difficulty": domain.difficulty(question),
-            "answers": answers,
-            "pseudo_label": vote.pseudo_label,
-            "p_hat": vote.p_hat,
-            "group_sizes": list(vote.group_sizes),
-            "in_band": in_band(vote.p_hat, cfg.band_delta),
-        }
-        truth = domain.oracle(question)
-        if truth is not None:
-            row["oracle_answer"] = truth
-            row["pseudo_label_correct"] = vote.pseudo_label is not None and domain.equivalent(vote.pseudo_label, truth)
-        rows.append(row)
+    for ballot in solver_votes(
+        solver, domain, questions, voting.votes_per_question, voting.temperature, max_new_tokens
+    ):
+        vote, truth = ballot.vote, domain.oracle(ballot.question)
+        rows.append(
+            CurriculumRow(
+                question=ballot.question,
+                difficulty=domain.difficulty(ballot.question),
+                answers=list(ballot.answers),
+                pseudo_label=vote.pseudo_label,
+                p_hat=vote.p_hat,
+                group_sizes=list(vote.group_sizes),
+                in_band=in_band(vote.p_hat, band_delta),
+                oracle_answer=truth,
+                pseudo_label_correct=None
+                if truth is None
+                else vote.pseudo_label is not None and domain.equivalent(vote.pseudo_label, truth),
+            )
+        )
     return rows
 
 
-def keep(rows: list[dict], cfg: CurriculumConfig) -> list[dict]:
+def keep(rows: list[CurriculumRow], cfg: CurriculumConfig) -> list[CurriculumRow]:
     """The curriculum: in-band rows (all labelled rows when the band filter is off)."""
-    labelled = [r for r in rows if r["pseudo_label"] is not None]
-    return [r for r in labelled if r["in_band"]] if cfg.band_filter else labelled
+    labelled = [r for r in rows if r.pseudo_label is not None]
+    return [r for r in labelled if r.in_band] if cfg.band_filter else labelled
 
 
-def empty_reason(metrics: dict, band_delta: float) -> str:
+def empty_reason(metrics: CurriculumMetrics, band_delta: float) -> str:
     """Why a curriculum came out empty, from the curriculum stage's metrics, in words a user can act on."""
-    if metrics.get("sampled", 0) and metrics.get("malformed") == metrics.get("sampled"):
+    if metrics.sampled and metrics.malformed == metrics.sampled:
         return (
-            f"the Challenger posed no well-formed question in {metrics['sampled']} samples "
+            f"the Challenger posed no well-formed question in {metrics.sampled} samples "
             "(check the Challenger prompt, challenger.max_new_tokens, or the Challenger's training)"
         )
-    if not metrics.get("labelled"):
+    if not metrics.labelled:
         return "no question to label"
-    if metrics.get("unlabelled") == metrics.get("labelled"):
+    if metrics.unlabelled == metrics.labelled:
         return (
-            f"the Solver gave no extractable answer to any of {metrics['labelled']} questions "
+            f"the Solver gave no extractable answer to any of {metrics.labelled} questions "
             "(check solver.max_new_tokens and the Solver prompt)"
         )
     return f"no question had p_hat within {band_delta} of 1/2 (all too easy or too hard for the Solver)"
 
 
-def solver_rows(curriculum: list[dict], labels: str = "votes") -> list[dict]:
+def solver_rows(curriculum: list[CurriculumRow], labels: str = "votes") -> list[dict]:
     """What the Solver stage may see: question and pseudo-label only, never an oracle field.
 
     labels="oracle" is a diagnostic, not R-Zero: the same questions (chosen by the same votes) with
     the domain's exact answers as labels, which bounds what better pseudo-labels could give."""
     if labels == "oracle":
-        if any("oracle_answer" not in r for r in curriculum):
+        if any(r.oracle_answer is None for r in curriculum):
             raise ValueError("curriculum.labels=oracle needs a domain with an oracle (the arithmetic domain)")
-        return [{"question": r["question"], "pseudo_label": r["oracle_answer"]} for r in curriculum]
-    return [{"question": r["question"], "pseudo_label": r["pseudo_label"]} for r in curriculum]
+        return [{"question": r.question, "pseudo_label": r.oracle_answer} for r in curriculum]
+    return [{"question": r.question, "pseudo_label": r.pseudo_label} for r in curriculum]
+
+
+def _mean(values: list) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def build_curriculum(
@@ -120,33 +127,35 @@ def build_curriculum(
     solver: Generator,
     domain: Domain,
     cfg: CurriculumConfig,
+    voting: VotingConfig,
     challenger_max_new_tokens: int,
     solver_max_new_tokens: int,
-) -> tuple[list[dict], list[dict], dict]:
+) -> tuple[list[CurriculumRow], list[CurriculumRow], CurriculumMetrics]:
     """Sample, label, filter. Returns (all labelled rows, the curriculum, metrics)."""
     started = time.time()
     pool = sample_questions(challenger, domain, cfg, challenger_max_new_tokens)
-    rows = label_questions(solver, domain, pool["questions"], cfg, solver_max_new_tokens)
+    rows = label_questions(solver, domain, pool["questions"], voting, cfg.band_delta, solver_max_new_tokens)
     curriculum = keep(rows, cfg)
-    metrics = {
-        "sampled": pool["sampled"],
-        "malformed": pool["malformed"],
-        "duplicates": pool["duplicates"],
-        "labelled": len(rows),
-        "unlabelled": sum(r["pseudo_label"] is None for r in rows),
-        "kept": len(curriculum),
-        "kept_fraction": len(curriculum) / len(rows) if rows else 0.0,
-        "mean_p_hat": sum(r["p_hat"] for r in curriculum) / len(curriculum) if curriculum else None,
-        "distinct_fraction": len(rows) / pool["sampled"] if pool["sampled"] else 0.0,
-        **question_diversity(pool["questions"], domain.bleu_tokens),
-    }
-    pool_levels = [r["difficulty"] for r in rows if r["difficulty"] is not None]
-    metrics["pool_mean_difficulty"] = sum(pool_levels) / len(pool_levels) if pool_levels else None
-    levels = [r["difficulty"] for r in curriculum if r["difficulty"] is not None]
-    metrics["mean_difficulty"] = sum(levels) / len(levels) if levels else None
-    checked = [r for r in curriculum if "pseudo_label_correct" in r]
-    metrics["pseudo_label_accuracy"] = (
-        sum(r["pseudo_label_correct"] for r in checked) / len(checked) if checked else None
+    diversity = question_diversity(pool["questions"], domain.bleu_tokens)
+    checked = [r.pseudo_label_correct for r in curriculum if r.pseudo_label_correct is not None]
+    return (
+        rows,
+        curriculum,
+        CurriculumMetrics(
+            sampled=pool["sampled"],
+            malformed=pool["malformed"],
+            duplicates=pool["duplicates"],
+            labelled=len(rows),
+            unlabelled=sum(r.pseudo_label is None for r in rows),
+            kept=len(curriculum),
+            kept_fraction=len(curriculum) / len(rows) if rows else 0.0,
+            mean_p_hat=_mean([r.p_hat for r in curriculum]),
+            distinct_fraction=len(rows) / pool["sampled"] if pool["sampled"] else 0.0,
+            mean_pairwise_bleu=diversity["mean_pairwise_bleu"],
+            distinct_3gram_share=diversity["distinct_3gram_share"],
+            pool_mean_difficulty=_mean([r.difficulty for r in rows if r.difficulty is not None]),
+            mean_difficulty=_mean([r.difficulty for r in curriculum if r.difficulty is not None]),
+            pseudo_label_accuracy=_mean(checked),
+            seconds=round(time.time() - started, 1),
+        ),
     )
-    metrics["seconds"] = round(time.time() - started, 1)
-    return rows, curriculum, metrics

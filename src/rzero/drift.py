@@ -2,7 +2,7 @@
 
 Self-play fails quietly: the paper's Solver plateaus or collapses after about three iterations, its
 pseudo-labels decay, and a Challenger can learn to game its reward with near-duplicate questions.
-`check` looks at the iterations finished so far (the `iterations` list of summary.json) and returns
+`check` looks at the iterations finished so far (`IterationRecord`s, as summary.json holds them) and returns
 an alert for every trigger that fires on the latest one. The loop prints them, stores them in the
 summary, and stops the run when `monitor.early_stop` is set.
 
@@ -17,69 +17,65 @@ Triggers (thresholds in `MonitorConfig`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from rzero.records import Alert, IterationRecord
 
 
-@dataclass(frozen=True)
-class Alert:
-    trigger: str
-    iteration: int
-    message: str
-
-
-def accuracy_drop(history: list[dict], limit: float) -> Alert | None:
-    scores = [it["evaluate"].get("greedy_accuracy") for it in history]
-    if len(scores) < 2 or scores[-1] is None:
+def accuracy_drop(history: list[IterationRecord], limit: float) -> Alert | None:
+    scores = [it.evaluate.greedy_accuracy for it in history]
+    earlier = [s for s in scores[:-1] if s is not None]
+    if not earlier or scores[-1] is None:
         return None
-    best = max(s for s in scores[:-1] if s is not None)
+    best = max(earlier)
     if best - scores[-1] > limit:
         return Alert(
             "accuracy_drop",
-            history[-1]["iteration"],
+            history[-1].iteration,
             f"held-out accuracy {scores[-1]:.3f} is {best - scores[-1]:.3f} below the best so far ({best:.3f})",
         )
     return None
 
 
-def diversity_collapse(history: list[dict], max_bleu: float, min_distinct: float) -> Alert | None:
-    cur = history[-1].get("curriculum") or {}
-    bleu, distinct = cur.get("mean_pairwise_bleu"), cur.get("distinct_fraction")
+def diversity_collapse(history: list[IterationRecord], max_bleu: float, min_distinct: float) -> Alert | None:
+    cur = history[-1].curriculum
+    if cur is None:
+        return None
+    bleu, distinct = cur.mean_pairwise_bleu, cur.distinct_fraction
     problems = []
     if bleu is not None and bleu > max_bleu:
         problems.append(f"mean pairwise BLEU of the question pool {bleu:.3f} > {max_bleu}")
     if distinct is not None and distinct < min_distinct:
         problems.append(f"distinct well-formed questions {distinct:.3f} of the pool < {min_distinct}")
     if problems:
-        return Alert("diversity_collapse", history[-1]["iteration"], "; ".join(problems))
+        return Alert("diversity_collapse", history[-1].iteration, "; ".join(problems))
     return None
 
 
-def keep_rate_collapse(history: list[dict], min_keep: float) -> Alert | None:
-    cur = history[-1].get("curriculum") or {}
-    kept = cur.get("kept_fraction")
-    if kept is not None and kept < min_keep:
+def keep_rate_collapse(history: list[IterationRecord], min_keep: float) -> Alert | None:
+    cur = history[-1].curriculum
+    if cur is not None and cur.kept_fraction < min_keep:
         return Alert(
             "keep_rate_collapse",
-            history[-1]["iteration"],
-            f"the band kept {kept:.3f} of the labelled questions (< {min_keep})",
+            history[-1].iteration,
+            f"the band kept {cur.kept_fraction:.3f} of the labelled questions (< {min_keep})",
         )
     return None
 
 
-def reward_saturation(history: list[dict], limit: float) -> Alert | None:
-    reward = (history[-1].get("challenger") or {}).get("reward")
+def reward_saturation(history: list[IterationRecord], limit: float) -> Alert | None:
+    challenger = history[-1].challenger
+    reward = challenger.reward if challenger else None
     if reward is not None and reward >= limit:
         return Alert(
             "reward_saturation",
-            history[-1]["iteration"],
+            history[-1].iteration,
             f"the Challenger's mean reward {reward:.3f} reached {limit}: check its questions for a shortcut",
         )
     return None
 
 
-def check(history: list[dict], cfg) -> list[Alert]:
+def check(history: list[IterationRecord], cfg) -> list[Alert]:
     """All alerts for the latest iteration of `history`, given a `MonitorConfig`."""
-    if not history or history[-1]["iteration"] == 0:
+    if not history or history[-1].iteration == 0:
         return []
     found = [
         accuracy_drop(history, cfg.accuracy_drop),

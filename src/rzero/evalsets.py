@@ -15,8 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rzero.domains import Problem
-from rzero.domains.arithmetic import last_boxed
+from rzero.domains import Problem, last_boxed
 from rzero.domains.general import LETTERS, ExactMatch, MultipleChoice, format_choices
 from rzero.rundir import read_jsonl
 

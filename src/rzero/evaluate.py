@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from rzero.domains import Domain, Problem, load_problems
 from rzero.generation import Generator, Sampling
-from rzero.voting import majority_vote
+from rzero.records import CurriculumRow, EvaluateMetrics, Figures, QuestionValidity
+from rzero.voting import in_band, solver_votes
 
 
 @dataclass(frozen=True)
@@ -44,17 +45,18 @@ def score_problems(
     top_p: float = 1.0,
     max_new_tokens: int = 320,
 ) -> list[ProblemResult]:
-    """Greedy answer and `votes_per_question` sampled answers for every problem."""
+    """Greedy answer and `votes_per_question` sampled answers (`voting.solver_votes`) for every problem."""
     prompts = [domain.solver_prompt(p.question) for p in problems]
     greedy = generator.generate(prompts, Sampling(1, 0.0, 1.0, max_new_tokens)) if prompts else []
-    sampled: list[list] = [[] for _ in problems]
+    ballots: list = [None] * len(problems)
     if votes_per_question > 0 and prompts:
-        sampled = generator.generate(prompts, Sampling(votes_per_question, temperature, top_p, max_new_tokens))
+        questions = [p.question for p in problems]
+        ballots = solver_votes(generator, domain, questions, votes_per_question, temperature, max_new_tokens, top_p)
     results = []
-    for problem, g, samples in zip(problems, greedy, sampled, strict=True):
+    for problem, g, ballot in zip(problems, greedy, ballots, strict=True):
         greedy_answer = domain.extract_answer(g[0].text)
-        answers = tuple(domain.extract_answer(c.text) for c in samples)
-        vote = majority_vote(answers, domain.equivalent) if answers else None
+        answers = ballot.answers if ballot else ()
+        vote = ballot.vote if ballot else None
         results.append(
             ProblemResult(
                 question=problem.question,
@@ -84,30 +86,30 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def summarize(results: Sequence[ProblemResult], band: tuple[float, float] = (0.3, 0.7)) -> dict:
-    """Accuracy figures over `results`; sampled figures are absent when no samples were drawn.
+def summarize(results: Sequence[ProblemResult], band_delta: float = 0.25) -> Figures:
+    """Accuracy figures over `results`; sampled figures are None when no samples were drawn.
 
     greedy_accuracy: share of problems whose greedy answer is right.
     pass1_accuracy (mean@k): share of right answers over all samples.
-    maj{k}_accuracy: share of problems whose majority answer is right.
-    band_fraction: share of problems whose vote share p_hat lies in `band` (inclusive).
+    majority_accuracy (maj@k): share of problems whose majority answer is right.
+    band_fraction: share of problems whose vote share p_hat is in the band (`voting.in_band`, the
+    paper's delta by default): how much of the set a curriculum would keep.
     """
     by_level: dict[int, list[bool]] = defaultdict(list)
     for r in results:
         by_level[r.difficulty].append(r.greedy_correct)
-    figures: dict = {
-        "problems": len(results),
-        "greedy_accuracy": _mean([r.greedy_correct for r in results]),
-        "accuracy_by_difficulty": {str(k): _mean(v) for k, v in sorted(by_level.items())},
-    }
+    figures = Figures(
+        problems=len(results),
+        greedy_accuracy=_mean([r.greedy_correct for r in results]),
+        accuracy_by_difficulty={str(k): _mean(v) for k, v in sorted(by_level.items())},
+    )
     k = len(results[0].sampled_answers) if results else 0
     if k:
-        lo, hi = band
-        figures["votes_per_question"] = k
-        figures["pass1_accuracy"] = _mean([c for r in results for c in r.sampled_correct])
-        figures[f"maj{k}_accuracy"] = _mean([r.majority_correct for r in results])
-        figures["band_fraction"] = _mean([lo - 1e-9 <= r.p_hat <= hi + 1e-9 for r in results])
-        figures["mean_p_hat"] = _mean([r.p_hat for r in results])
+        figures.votes_per_question = k
+        figures.pass1_accuracy = _mean([c for r in results for c in r.sampled_correct])
+        figures.majority_accuracy = _mean([r.majority_correct for r in results])
+        figures.band_fraction = _mean([in_band(r.p_hat, band_delta) for r in results])
+        figures.mean_p_hat = _mean([r.p_hat for r in results])
     return figures
 
 
@@ -125,12 +127,12 @@ def question_validity(
     questions = [domain.parse_question(c.text) for c in completions]
     valid = [q for q in questions if q is not None]
     levels = Counter(domain.difficulty(q) for q in valid)
-    return {
-        "samples": samples,
-        "question_validity": len(valid) / samples,
-        "distinct_questions": len(set(valid)),
-        "difficulty_histogram": {str(k): v for k, v in sorted(levels.items())},
-    }
+    return QuestionValidity(
+        challenger_samples=samples,
+        question_validity=len(valid) / samples,
+        distinct_questions=len(set(valid)),
+        difficulty_histogram={str(k): v for k, v in sorted(levels.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))},
+    )
 
 
 def greedy_accuracy(
@@ -143,42 +145,57 @@ def greedy_accuracy(
     return _mean([_correct(domain, a, p.answer) for a, p in zip(answers, problems, strict=True)])
 
 
-def benchmark_figures(score, domain: Domain, cfg) -> dict:
-    """Greedy accuracy (and mean@k, maj@k) per benchmark of `cfg.benchmarks`, with the paper's
-    averages: `math_average` over the math benchmarks, `general_average` over MMLU-Pro, SuperGPQA and
-    BBEH, `benchmark_average` over all; `cfg.problems` limits each benchmark (0 = all of it).
-    `score(problems, scorer)` scores with the benchmark's own scorer (`rzero.evalsets.scorer_for`)."""
+def benchmark_figures(score, domain: Domain, cfg, metrics: EvaluateMetrics | None = None) -> EvaluateMetrics:
+    """Greedy accuracy (and mean@k, maj@k) per benchmark of `cfg.benchmarks` into `metrics`, with the
+    paper's averages: `math_average` over the math benchmarks, `general_average` over MMLU-Pro,
+    SuperGPQA and BBEH, `benchmark_average` over all; `cfg.problems` limits each benchmark (0 = all of
+    it). `score(problems, scorer)` scores with the benchmark's own scorer (`rzero.evalsets.scorer_for`).
+    Benchmarks are added one by one, so the figures of those done survive a later one's failure."""
     from rzero.evalsets import MATH_BENCHMARKS, benchmark_names, load_benchmark, scorer_for
 
-    per = {}
+    metrics = metrics if metrics is not None else EvaluateMetrics()
     for name in benchmark_names(cfg.benchmarks):
         problems, _, missing = load_benchmark(name, cfg.data_dir, cfg.problems)
         figures = summarize(score(problems, scorer_for(name, domain)))
-        per[name] = {k: v for k, v in figures.items() if k != "accuracy_by_difficulty"}
-        per[name].update(problems=len(problems), rows_without_gold=len(missing))
+        figures.accuracy_by_difficulty = None
+        figures.rows_without_gold = len(missing)
+        metrics.benchmarks[name] = figures
 
     def average(names) -> float | None:
-        return _mean([per[n]["greedy_accuracy"] for n in names]) if names else None
+        return _mean([metrics.benchmarks[n].greedy_accuracy for n in names]) if names else None
 
-    return {
-        "benchmarks": per,
-        "benchmark_average": average(list(per)),
-        "math_average": average([n for n in per if n in MATH_BENCHMARKS]),
-        "general_average": average([n for n in per if n not in MATH_BENCHMARKS]),
-    }
+    metrics.benchmark_average = average(list(metrics.benchmarks))
+    metrics.math_average = average([n for n in metrics.benchmarks if n in MATH_BENCHMARKS])
+    metrics.general_average = average([n for n in metrics.benchmarks if n not in MATH_BENCHMARKS])
+    return metrics
 
 
-def evaluate_model(generator: Generator, domain: Domain, cfg, curriculum: Sequence[dict], folder=None) -> dict:
-    """The evaluation stage: held-out figures, and where the curriculum carries oracle answers, the
-    pseudo-label accuracy of that curriculum and this Solver's greedy accuracy on it.
+def evaluate_model(
+    generator: Generator,
+    domain: Domain,
+    cfg,
+    curriculum: Sequence[CurriculumRow],
+    folder=None,
+    challenger: Generator | None = None,
+    metrics: EvaluateMetrics | None = None,
+    challenger_max_new_tokens: int = 64,
+) -> EvaluateMetrics:
+    """The evaluation stage, for the loop and for `rzero eval` alike: held-out figures (the domain's
+    set or `eval.heldout_file`), the benchmarks of `eval.benchmarks`, and where the curriculum carries
+    oracle answers, the pseudo-label accuracy of that curriculum and this Solver's greedy accuracy on
+    it. With `eval.challenger_samples` > 0, the question validity of `challenger` (the current
+    Challenger; the evaluated model itself when None).
 
     `cfg` is an `EvalConfig`; per-problem results go to folder/results.jsonl when `folder` is given.
+    Figures are filled into `metrics` as they are computed (pass one in to keep them when a
+    benchmark fails).
     """
     from dataclasses import asdict
     from pathlib import Path
 
     from rzero.rundir import write_jsonl
 
+    metrics = metrics if metrics is not None else EvaluateMetrics()
     try:
         problems = load_problems(cfg.heldout_file) if cfg.heldout_file else domain.heldout()
     except NotImplementedError:  # the math domain has no held-out set of its own: benchmarks only
@@ -188,15 +205,20 @@ def evaluate_model(generator: Generator, domain: Domain, cfg, curriculum: Sequen
         generator, scorer, problems, cfg.votes_per_question, cfg.temperature, 1.0, cfg.max_new_tokens
     )
     results = score(heldout, domain) if heldout else []
-    metrics = summarize(results) if results else {}
-    if cfg.benchmarks:
-        metrics.update(benchmark_figures(score, domain, cfg))
-        metrics.setdefault("greedy_accuracy", metrics["benchmark_average"])
-    checked = [r for r in curriculum if "oracle_answer" in r]
-    if checked:
-        metrics["pseudo_label_accuracy"] = _mean([r["pseudo_label_correct"] for r in checked])
-        truths = [Problem(r["question"], r["oracle_answer"], r.get("difficulty") or 0) for r in checked]
-        metrics["accuracy_on_own_curriculum"] = greedy_accuracy(generator, domain, truths, cfg.max_new_tokens)
+    if results:
+        metrics.heldout = summarize(results)
     if folder is not None:
         write_jsonl(Path(folder) / "results.jsonl", [asdict(r) for r in results])
+    if cfg.challenger_samples:
+        sampler = challenger if challenger is not None else generator
+        metrics.validity = question_validity(
+            sampler, domain, cfg.challenger_samples, max_new_tokens=challenger_max_new_tokens
+        )
+    if cfg.benchmarks:
+        benchmark_figures(score, domain, cfg, metrics)
+    checked = [r for r in curriculum if r.oracle_answer is not None]
+    if checked:
+        metrics.pseudo_label_accuracy = _mean([bool(r.pseudo_label_correct) for r in checked])
+        truths = [Problem(r.question, r.oracle_answer, r.difficulty or 0) for r in checked]
+        metrics.accuracy_on_own_curriculum = greedy_accuracy(generator, domain, truths, cfg.max_new_tokens)
     return metrics

@@ -2,7 +2,10 @@
 
 Every stage that samples (Challenger questions, Solver votes, evaluation) calls
 `Generator.generate(prompts, sampling)` and gets back, per prompt, `samples_per_prompt`
-completions with their token counts. The vLLM backend (GPU) will implement the same protocol.
+completions with their token counts. Backends: `HFGenerator` (transformers, CPU or one GPU),
+`VLLMGenerator` (vLLM in-process, GPUs), `rzero.remote.OpenAIGenerator` (a `vllm serve` process), and
+`ScriptedGenerator` for tests. torch is imported by the Hugging Face backend only, so that the
+protocol and `Sampling` load without it (`rzero.voting` uses them).
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
-import torch
 from tqdm.auto import tqdm
 
 
@@ -61,6 +63,8 @@ def embedded_base_path() -> Path:
 
 def set_threads(threads: int | None) -> int:
     """Set torch's intra-op threads deliberately: all cores by default, never oversubscribed."""
+    import torch
+
     count = threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(count)
     return count
@@ -103,8 +107,9 @@ class HFGenerator:
         model = AutoModelForCausalLM.from_pretrained(path).to(device).eval()
         return cls(model, tokenizer, **kwargs)
 
-    @torch.inference_mode()
     def generate(self, prompts: Sequence[str], sampling: Sampling) -> list[list[Completion]]:
+        import torch
+
         if self.seed is not None:
             torch.manual_seed(self.seed * 1_000_003 + self.calls)
         self.calls += 1
@@ -112,7 +117,8 @@ class HFGenerator:
         flat = [p for p in prompts for _ in range(n)]
         completions: list[Completion] = []
         show = self.label is not None and len(flat) > self.sequences_per_batch
-        with tqdm(total=len(flat), desc=self.label, unit="seq", disable=not show, leave=False) as bar:
+        bar = tqdm(total=len(flat), desc=self.label, unit="seq", disable=not show, leave=False)
+        with torch.inference_mode(), bar:
             for start in range(0, len(flat), self.sequences_per_batch):
                 completions += self._generate_batch(flat[start : start + self.sequences_per_batch], sampling)
                 bar.update(min(self.sequences_per_batch, len(flat) - start))

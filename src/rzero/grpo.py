@@ -58,13 +58,18 @@ class GRPOPhase:
     vllm_server_url: str = ""  # ...or, when set, by this `trl vllm-serve` process (TRL's server mode)
 
 
-def phase_for(role_cfg, prompts_per_step: int, rollouts_per_prompt: int, seed: int, model=None) -> GRPOPhase:
+def phase_for(
+    role_cfg, prompts_per_step: int, rollouts_per_prompt: int, seed: int, model=None, vllm_server_url: str = ""
+) -> GRPOPhase:
     """The phase of a role config (`ChallengerConfig` or `SolverConfig`): both carry grpo_steps,
     learning_rate, kl_coef, temperature, top_p and max_new_tokens under the same names. `model` (a
-    `ModelConfig`, default CPU) gives the device, LoRA rank and vLLM switch."""
+    `ModelConfig`, default CPU) gives the device, LoRA rank and vLLM switch; `vllm_server_url` is the
+    `trl vllm-serve` that `rzero.pipeline.stage_servers` started for this phase (model.vllm_mode=server)."""
     from rzero.config import ModelConfig
 
     model = model or ModelConfig()
+    if model.vllm and model.vllm_mode == "server" and not vllm_server_url:
+        raise RuntimeError("model.vllm_mode=server but no `trl vllm-serve` is up for this phase; run via rzero run")
     return GRPOPhase(
         optimizer_steps=role_cfg.grpo_steps,
         prompts_per_step=prompts_per_step,
@@ -79,21 +84,8 @@ def phase_for(role_cfg, prompts_per_step: int, rollouts_per_prompt: int, seed: i
         device=model.device,
         lora_rank=model.lora_rank,
         vllm=model.vllm,
-        vllm_server_url=_trl_server_url(model),
+        vllm_server_url=vllm_server_url if model.vllm and model.vllm_mode == "server" else "",
     )
-
-
-def _trl_server_url(model) -> str:
-    """The URL of the `trl vllm-serve` that `rzero.pipeline.stage_servers` started for this phase."""
-    import os
-
-    from rzero.remote import TRL_VLLM_URL_ENV
-
-    if not (model.vllm and model.vllm_mode == "server"):
-        return ""
-    if not os.environ.get(TRL_VLLM_URL_ENV):
-        raise RuntimeError(f"model.vllm_mode=server but no server is up ({TRL_VLLM_URL_ENV} unset); run via rzero run")
-    return os.environ[TRL_VLLM_URL_ENV]
 
 
 def _vllm_arguments(phase: GRPOPhase) -> dict:

@@ -17,9 +17,9 @@ import math
 import os
 from pathlib import Path
 
+from rzero.records import STAGES
 from rzero.rundir import RunDir, atomic_write_text, read_jsonl
 
-STAGES = ("evaluate", "challenger", "curriculum", "solver")
 NAMESPACE = {"evaluate": "eval", "challenger": "challenger", "curriculum": "curriculum", "solver": "solver"}
 
 

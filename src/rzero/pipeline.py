@@ -1,5 +1,5 @@
 """The stages of one iteration as the loop runs them: inputs resolved from the run directory,
-the stage modules called, artifacts written, the DONE marker set.
+the stage modules called by name with named arguments, artifacts written, the DONE marker set.
 
 Every input of a stage is derived from the run directory and the config alone (which Challenger and
 Solver checkpoints are current, which curriculum to train on), so a stage runs the same in the loop's
@@ -23,10 +23,17 @@ from rzero import solver as solver_stage
 from rzero.config import RunConfig
 from rzero.domains import Domain, get_domain, with_chat_template
 from rzero.probe import load_probe, probe_figures
+from rzero.records import (
+    STAGES,
+    ChallengerMetrics,
+    CurriculumMetrics,
+    CurriculumRow,
+    EvaluateMetrics,
+    SolverMetrics,
+    StageMetrics,
+)
 from rzero.remote import SOLVER_URL_ENV, TRL_VLLM_URL_ENV
 from rzero.rundir import RunDir, read_jsonl, write_jsonl
-
-STAGES = ("challenger", "curriculum", "solver", "evaluate")
 
 
 def build_domain(cfg: RunConfig) -> Domain:
@@ -49,69 +56,125 @@ def _generator(path: Path, cfg: RunConfig, seed_offset: int, label: str, stage: 
     return HFGenerator.from_pretrained(path, device=cfg.model.device, seed=seed, label=label)
 
 
-def _frozen_solver(path: Path, cfg: RunConfig, k: int):
-    """The Solver that answers inside the Challenger reward: the `vllm serve` process of
-    `stage_servers` when one is up, else a generator in this process."""
-    if os.environ.get(SOLVER_URL_ENV):
+def _frozen_solver(path: Path, cfg: RunConfig, k: int, url: str):
+    """The Solver that answers inside the Challenger reward: the `vllm serve` process at `url` that
+    `stage_servers` started (challenger.solver_server_devices), else a generator in this process."""
+    if url:
         from rzero.remote import OpenAIGenerator
 
-        return OpenAIGenerator(os.environ[SOLVER_URL_ENV], "solver", seed=cfg.seed * 1000 + 4 * k + 1)
+        return OpenAIGenerator(url, "solver", seed=cfg.seed * 1000 + 4 * k + 1)
     return _generator(path, cfg, 4 * k + 1, f"iter {k} solver votes", "challenger")
 
 
-def _challenger(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver: Path, folder: Path) -> dict:
-    """C(k-1) -> C(k), rewarded through the frozen S(k-1)."""
+def run_challenger(
+    cfg: RunConfig, domain: Domain, k: int, *, challenger: Path, solver: Path, folder: Path, urls: dict[str, str]
+) -> ChallengerMetrics:
+    """Paper step 1: C(k-1) -> C(k) by GRPO, rewarded through the frozen S(k-1)'s votes."""
     if not cfg.challenger.train:
-        return {"trained": False}
+        return ChallengerMetrics(trained=False)
     records, metrics = challenger_stage.train_challenger(
         challenger,
-        _frozen_solver(solver, cfg, k),
+        _frozen_solver(solver, cfg, k, urls.get(SOLVER_URL_ENV, "")),
         domain,
         cfg.challenger,
+        cfg.voting,
         folder,
         cfg.solver.max_new_tokens,
         cfg.seed + k,
         cfg.model,
+        vllm_server_url=urls.get(TRL_VLLM_URL_ENV, ""),
     )
     write_jsonl(folder / "questions.jsonl", records)
-    return {"trained": True, **metrics}
+    return metrics
 
 
-def _curriculum(cfg: RunConfig, domain: Domain, k: int, challenger: Path, solver: Path, folder: Path) -> dict:
-    """C(k) poses the pool, the pre-update S(k-1) labels it, the band is kept."""
+def run_curriculum(
+    cfg: RunConfig, domain: Domain, k: int, *, challenger: Path, solver: Path, folder: Path
+) -> CurriculumMetrics:
+    """Paper step 2: C(k) poses the pool, the pre-update S(k-1) votes on it, the band is kept."""
     solver_votes = _generator(solver, cfg, 4 * k + 3, f"iter {k} pseudo-labels", "curriculum")
     rows, kept, metrics = curriculum_stage.build_curriculum(
         _generator(challenger, cfg, 4 * k + 2, f"iter {k} question pool", "curriculum"),
         solver_votes,
         domain,
         cfg.curriculum,
+        cfg.voting,
         cfg.challenger.max_new_tokens,
         cfg.solver.max_new_tokens,
     )
-    write_jsonl(folder / "pool.jsonl", rows)
-    write_jsonl(folder / "curriculum.jsonl", kept)
+    write_jsonl(folder / "pool.jsonl", [r.to_json() for r in rows])
+    write_jsonl(folder / "curriculum.jsonl", [r.to_json() for r in kept])
     if cfg.eval.probe_file:  # evaluation only: the same votes on labelled questions, never a curriculum
         pairs = load_probe(cfg.eval.probe_file, cfg.eval.probe_questions)
         probe_rows = curriculum_stage.label_questions(
-            solver_votes, domain, [q for q, _ in pairs], cfg.curriculum, cfg.solver.max_new_tokens
+            solver_votes,
+            domain,
+            [q for q, _ in pairs],
+            cfg.voting,
+            cfg.curriculum.band_delta,
+            cfg.solver.max_new_tokens,
         )
-        metrics.update(probe_figures(probe_rows, [a for _, a in pairs], domain.equivalent))
-        write_jsonl(folder / "probe.jsonl", probe_rows)
+        for name, value in probe_figures(probe_rows, [a for _, a in pairs], domain.equivalent).items():
+            setattr(metrics, name, value)
+        write_jsonl(folder / "probe.jsonl", [r.to_json() for r in probe_rows])
     return metrics
 
 
-def _solver(cfg: RunConfig, domain: Domain, k: int, solver: Path, curriculum: list[dict], folder: Path) -> dict:
-    """S(k-1) -> S(k) on the curriculum's questions and pseudo-labels (oracle fields stripped).
-    An empty curriculum skips training: S(k) is S(k-1), and the DONE info says why."""
+def run_solver(
+    cfg: RunConfig,
+    domain: Domain,
+    k: int,
+    *,
+    solver: Path,
+    curriculum: list[CurriculumRow],
+    folder: Path,
+    urls: dict[str, str],
+) -> SolverMetrics:
+    """Paper step 3: S(k-1) -> S(k) by GRPO on the curriculum's questions and pseudo-labels (oracle
+    fields stripped). An empty curriculum skips training: S(k) is S(k-1), and the metrics say why."""
     rows = curriculum_stage.solver_rows(curriculum, cfg.curriculum.labels)
-    records, metrics = solver_stage.train_solver(solver, rows, domain, cfg.solver, folder, cfg.seed + k, cfg.model)
+    records, metrics = solver_stage.train_solver(
+        solver,
+        rows,
+        domain,
+        cfg.solver,
+        folder,
+        cfg.seed + k,
+        cfg.model,
+        vllm_server_url=urls.get(TRL_VLLM_URL_ENV, ""),
+    )
     write_jsonl(folder / "rollouts.jsonl", records)
     return metrics
 
 
-def _evaluate(cfg: RunConfig, domain: Domain, k: int, model: Path, curriculum: list[dict], folder: Path) -> dict:
-    generator = _generator(model, cfg, 4 * k, f"iter {k} evaluate")
-    return evaluate_stage.evaluate_model(generator, domain, cfg.eval, curriculum, folder)
+def run_evaluate(
+    cfg: RunConfig,
+    domain: Domain,
+    k: int,
+    *,
+    solver: Path,
+    challenger: Path,
+    curriculum: list[CurriculumRow],
+    folder: Path | None,
+    metrics: EvaluateMetrics | None = None,
+) -> EvaluateMetrics:
+    """Paper step 4 (ours: the paper evaluates on benchmarks afterwards): S(k) on the held-out set and
+    `eval.benchmarks`, with exact answers, evaluation only; with eval.challenger_samples, the question
+    validity of C(k). `rzero eval` calls this too, with k = 0 and no curriculum."""
+    generator = _generator(solver, cfg, 4 * k, f"iter {k} evaluate")
+    questioner = None
+    if cfg.eval.challenger_samples and challenger != solver:
+        questioner = _generator(challenger, cfg, 4 * k, f"iter {k} challenger validity")
+    return evaluate_stage.evaluate_model(
+        generator,
+        domain,
+        cfg.eval,
+        curriculum,
+        folder,
+        challenger=questioner,
+        metrics=metrics,
+        challenger_max_new_tokens=cfg.challenger.max_new_tokens,
+    )
 
 
 def base_model(cfg: RunConfig) -> Path:
@@ -122,29 +185,27 @@ def base_model(cfg: RunConfig) -> Path:
 
 def solver_before(run: RunDir, cfg: RunConfig, k: int) -> Path:
     """S(k-1): the Solver that iteration k starts from."""
-    return run.stage(k - 1, "solver") / "model" if k > 1 else base_model(cfg)
+    return solver_after(run, cfg, k - 1)
+
+
+def solver_after(run: RunDir, cfg: RunConfig, k: int) -> Path:
+    """S(k): the Solver iteration k ends with (the base model for k = 0)."""
+    return run.stage(k, "solver") / "model" if k > 0 else base_model(cfg)
 
 
 def challenger_after(run: RunDir, cfg: RunConfig, k: int) -> Path:
     """The latest trained Challenger of iterations 1..k (the base model when none was trained)."""
     for j in range(k, 0, -1):
-        if run.is_done(j, "challenger") and run.done_info(j, "challenger").get("trained"):
+        if run.is_done(j, "challenger") and ChallengerMetrics.from_json(run.done_info(j, "challenger")).trained:
             return run.stage(j, "challenger") / "model"
     return base_model(cfg)
 
 
-def stage_arguments(run: RunDir, cfg: RunConfig, k: int, name: str) -> tuple:
-    """What the body of stage `name` of iteration k needs besides (cfg, domain, k, folder)."""
-    if name == "challenger":
-        return challenger_after(run, cfg, k - 1), solver_before(run, cfg, k)
-    if name == "curriculum":
-        return challenger_after(run, cfg, k), solver_before(run, cfg, k)
-    curriculum = read_jsonl(run.stage(k, "curriculum") / "curriculum.jsonl") if k > 0 else []
-    if name == "solver":
-        return solver_before(run, cfg, k), curriculum
-    if name == "evaluate":
-        return (run.stage(k, "solver") / "model" if k > 0 else base_model(cfg)), curriculum
-    raise ValueError(f"unknown stage {name!r} (stages: {', '.join(STAGES)})")
+def read_curriculum(run: RunDir, k: int) -> list[CurriculumRow]:
+    """The curriculum that iteration k's Solver trains on (none in iteration 0)."""
+    if k == 0:
+        return []
+    return [CurriculumRow.from_json(row) for row in read_jsonl(run.stage(k, "curriculum") / "curriculum.jsonl")]
 
 
 def device_count(devices: str) -> int:
@@ -174,43 +235,57 @@ def _server_specs(cfg: RunConfig, run: RunDir, k: int, name: str) -> dict[str, t
 
 
 @contextmanager
-def stage_servers(cfg: RunConfig, run: RunDir, k: int, name: str) -> Iterator[None]:
+def stage_servers(cfg: RunConfig, run: RunDir, k: int, name: str) -> Iterator[dict[str, str]]:
     """Start (on a free port, on their configured GPUs) and health-check the servers stage `name`
-    needs, publish their URLs in the environment (inherited by stage subprocesses), and stop them
-    when the stage ends. A URL already in the environment means a parent process started it. With
-    launch.server_host=0.0.0.0 (several nodes) the published URL carries this node's host name."""
+    needs, yield their URLs ({environment variable: URL}), and stop them when the stage ends. A URL
+    already in the environment means a parent process started the server (`rzero.launch` passes its
+    URLs to a stage process that way). With launch.server_host=0.0.0.0 (several nodes) the URL
+    carries this node's host name."""
     import socket
 
     from rzero.remote import ManagedServer, free_port
 
+    urls: dict[str, str] = {}
     with ExitStack() as stack:
         for variable, (command, devices) in _server_specs(cfg, run, k, name).items():
             if os.environ.get(variable):
+                urls[variable] = os.environ[variable]
                 continue
             if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # one server per rank would be wrong
                 raise RuntimeError(f"{variable} is unset in a multi-process stage: launch stages with `rzero run`")
             port = free_port()
-            log = run.root / f"iter_{k:02d}" / f"{name}.{variable.lower()}.log"
+            log = run.iteration(k) / f"{name}.{variable.lower()}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             env = {"CUDA_VISIBLE_DEVICES": devices}
             host = cfg.launch.server_host if variable == SOLVER_URL_ENV else "127.0.0.1"
             server = ManagedServer(command(port=port), port, env=env, log_file=log, host=host)
             stack.enter_context(server)
-            os.environ[variable] = f"http://{socket.gethostname()}:{port}" if host == "0.0.0.0" else server.url
-            stack.callback(os.environ.pop, variable, None)
-        yield
+            urls[variable] = f"http://{socket.gethostname()}:{port}" if host == "0.0.0.0" else server.url
+        yield urls
 
 
-BODIES = {"challenger": _challenger, "curriculum": _curriculum, "solver": _solver, "evaluate": _evaluate}
-
-
-def run_stage(cfg: RunConfig, run: RunDir, domain: Domain, k: int, name: str) -> dict:
-    """Run one stage in this process: a clean folder, the body, the DONE marker (written last)."""
-    arguments = stage_arguments(run, cfg, k, name)
+def run_stage(cfg: RunConfig, run: RunDir, domain: Domain, k: int, name: str) -> StageMetrics:
+    """Run one stage in this process: its inputs resolved from the run directory, a clean folder, the
+    stage called by name, the DONE marker (written last, with the stage's wall time)."""
+    if name not in STAGES:
+        raise ValueError(f"unknown stage {name!r} (stages: {', '.join(STAGES)})")
+    curriculum = read_curriculum(run, k) if name in ("solver", "evaluate") else []
     folder = run.begin(k, name)
     started = time.time()
-    with stage_servers(cfg, run, k, name):
-        metrics = BODIES[name](cfg, domain, k, *arguments, folder)
-    metrics.setdefault("seconds", round(time.time() - started, 1))
-    run.mark_done(k, name, metrics)
+    metrics: StageMetrics
+    solver, new_solver = solver_before(run, cfg, k), solver_after(run, cfg, k)  # S(k-1), S(k)
+    challenger, new_challenger = challenger_after(run, cfg, k - 1), challenger_after(run, cfg, k)  # C(k-1), C(k)
+    with stage_servers(cfg, run, k, name) as urls:
+        if name == "challenger":
+            metrics = run_challenger(cfg, domain, k, challenger=challenger, solver=solver, folder=folder, urls=urls)
+        elif name == "curriculum":
+            metrics = run_curriculum(cfg, domain, k, challenger=new_challenger, solver=solver, folder=folder)
+        elif name == "solver":
+            metrics = run_solver(cfg, domain, k, solver=solver, curriculum=curriculum, folder=folder, urls=urls)
+        else:
+            metrics = run_evaluate(
+                cfg, domain, k, solver=new_solver, challenger=new_challenger, curriculum=curriculum, folder=folder
+            )
+    metrics.seconds = round(time.time() - started, 1)
+    run.mark_done(k, name, metrics.to_json())
     return metrics

@@ -95,6 +95,7 @@ def _gib(n_bytes: float) -> str:
 def describe(cfg: RunConfig, model_dir: Path) -> list[str]:
     """The lines that `--dry-run` prints."""
     ch, cur, so, ev = cfg.challenger, cfg.curriculum, cfg.solver, cfg.eval
+    m = cfg.voting.votes_per_question
     device = cfg.model.device
     held = f"{ev.problems or 'all'} held-out problems" if cfg.domain == "arithmetic" or ev.heldout_file else ""
     held += f" of {ev.heldout_file}" if ev.heldout_file else ""
@@ -120,12 +121,12 @@ def describe(cfg: RunConfig, model_dir: Path) -> list[str]:
         f"iteration 0  evaluate   greedy on {heldout}, <= {ev.max_new_tokens} new tokens each",
         "each iteration k = 1..K:",
         f"  challenger GRPO {ch.grpo_steps if ch.train else 0} steps x {ch_rollouts} questions "
-        f"(<= {ch.max_new_tokens} tokens); each distinct question voted {ch.votes_per_question}x by the frozen "
-        f"Solver: <= {ch.grpo_steps * ch_rollouts * ch.votes_per_question if ch.train else 0} Solver sequences, "
-        f"<= {ch.grpo_steps * ch_rollouts * ch.votes_per_question * so.max_new_tokens if ch.train else 0:,} tokens",
-        f"  curriculum {cur.pool_questions} Challenger samples, then {cur.votes_per_question} votes per distinct "
-        f"question: <= {cur.pool_questions * cur.votes_per_question} Solver sequences, "
-        f"<= {cur.pool_questions * cur.votes_per_question * so.max_new_tokens:,} tokens; band |p_hat - 1/2| <= "
+        f"(<= {ch.max_new_tokens} tokens); each distinct question voted {m}x by the frozen "
+        f"Solver (T={cfg.voting.temperature}): <= {ch.grpo_steps * ch_rollouts * m if ch.train else 0} Solver "
+        f"sequences, <= {ch.grpo_steps * ch_rollouts * m * so.max_new_tokens if ch.train else 0:,} tokens",
+        f"  curriculum {cur.pool_questions} Challenger samples, then {m} votes per distinct "
+        f"question: <= {cur.pool_questions * m} Solver sequences, "
+        f"<= {cur.pool_questions * m * so.max_new_tokens:,} tokens; band |p_hat - 1/2| <= "
         f"{cur.band_delta}" + ("" if cur.band_filter else " (filter off)"),
         f"  solver     GRPO {so.grpo_steps} steps x {so.questions_per_step} questions x "
         f"{so.rollouts_per_question} rollouts = {so_sequences} sequences, "
@@ -157,7 +158,7 @@ def _devices(cfg: RunConfig) -> list[str]:
         if cfg.launch.train_devices:
             lines.append(f"  stage processes see CUDA_VISIBLE_DEVICES={cfg.launch.train_devices}")
         if ch.solver_server_devices:
-            from rzero.loop import stage_devices
+            from rzero.launch import stage_devices
 
             lines.append(f"  the Challenger phase trains on GPUs {stage_devices(cfg, 'challenger')} only")
     engine = "vLLM (vllm.LLM)" if m.vllm else f"Hugging Face generate on {m.device}"

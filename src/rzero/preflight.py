@@ -13,8 +13,14 @@ from rzero.evalsets import missing_benchmark_file
 def preflight(cfg: RunConfig, out: str | Path) -> None:
     """Checks of the machine and file system that a config alone cannot show, made before any model
     is loaded: the model folder exists, the device is present, the output directory is writable."""
+    check_inputs(cfg)
+    check_output(out)
+
+
+def check_inputs(cfg: RunConfig) -> None:
+    """The model folder, device, vLLM, accelerate config, benchmark, probe and held-out files and the
+    thread count of `cfg` (what `rzero eval` needs; `rzero run` also needs `check_output`)."""
     import os
-    import tempfile
 
     if cfg.model.path != "embedded":
         folder = Path(cfg.model.path)
@@ -62,6 +68,12 @@ def preflight(cfg: RunConfig, out: str | Path) -> None:
             raise ConfigError(f"eval.heldout_file: {error}") from None
     if cfg.model.threads > (os.cpu_count() or 1) * 4:
         raise ConfigError(f"model.threads={cfg.model.threads} is far above the {os.cpu_count()} cores; use 0 (all)")
+
+
+def check_output(out: str | Path) -> None:
+    """The run directory `out` can be created and written to."""
+    import tempfile
+
     out = Path(out)
     existing = next((p for p in (out, *out.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():

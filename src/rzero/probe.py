@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from rzero.records import CurriculumRow
 from rzero.rundir import iter_jsonl
 
 QUESTION_KEYS = ("question", "problem")
@@ -39,18 +40,19 @@ def load_probe(path: str | Path, limit: int) -> list[tuple[str, str]]:
     return pairs
 
 
-def probe_figures(rows: list[dict], answers: list[str], equivalent: Callable[[str, str], bool]) -> dict:
-    """Pseudo-label accuracy of labelled probe rows (as `curriculum.label_questions` writes them)
-    against the probe's answers: over every labelled row, and over the rows in the band."""
+def probe_figures(rows: list[CurriculumRow], answers: list[str], equivalent: Callable[[str, str], bool]) -> dict:
+    """Pseudo-label accuracy of labelled probe rows (as `curriculum.label_questions` makes them)
+    against the probe's answers: over every labelled row, and over the rows in the band. Each row
+    gets its probe answer (for probe.jsonl); the figures are `CurriculumMetrics`' probe fields."""
 
     def accuracy(selected):
-        right = [equivalent(r["pseudo_label"], a) for r, a in selected]
+        right = [equivalent(r.pseudo_label, a) for r, a in selected]
         return sum(right) / len(right) if right else None
 
-    labelled = [(r, a) for r, a in zip(rows, answers, strict=True) if r["pseudo_label"] is not None]
-    in_band = [(r, a) for r, a in labelled if r["in_band"]]
+    labelled = [(r, a) for r, a in zip(rows, answers, strict=True) if r.pseudo_label is not None]
+    in_band = [(r, a) for r, a in labelled if r.in_band]
     for row, answer in zip(rows, answers, strict=True):
-        row["probe_answer"] = answer
+        row.probe_answer = answer
     return {
         "probe_questions": len(rows),
         "probe_labelled": len(labelled),

@@ -11,9 +11,11 @@ import base64
 import html
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
-from rzero.rundir import atomic_write_text, read_jsonl
+from rzero.records import STAGES, CurriculumRow, IterationRecord, RunSummary
+from rzero.rundir import RunDir, atomic_write_text, read_jsonl
 
 BAND_COLOUR = "#d9ead3"
 
@@ -22,26 +24,30 @@ def _load(run: Path) -> dict:
     summary_file = run / "summary.json"
     if not summary_file.is_file():
         raise FileNotFoundError(f"{summary_file} not found: is {run} an rzero run directory?")
-    summary = json.loads(summary_file.read_text())
+    try:
+        summary = RunSummary.from_json(json.loads(summary_file.read_text()))
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{summary_file}: {error}") from None
     pools, curricula, challenger_logs = {}, {}, {}
-    for entry in summary["iterations"]:
-        k = entry["iteration"]
-        folder = run / f"iter_{k:02d}"
+    for entry in summary.iterations:
+        k = entry.iteration
+        folder = RunDir(run).iteration(k)
         if (folder / "curriculum" / "pool.jsonl").is_file():
-            pools[k] = read_jsonl(folder / "curriculum" / "pool.jsonl")
-            curricula[k] = read_jsonl(folder / "curriculum" / "curriculum.jsonl")
+            pools[k] = [CurriculumRow.from_json(r) for r in read_jsonl(folder / "curriculum" / "pool.jsonl")]
+            curricula[k] = [CurriculumRow.from_json(r) for r in read_jsonl(folder / "curriculum" / "curriculum.jsonl")]
         if (folder / "challenger" / "train_log.jsonl").is_file():
             challenger_logs[k] = [r for r in read_jsonl(folder / "challenger" / "train_log.jsonl") if "step" in r]
     return {"name": run.name, "summary": summary, "pools": pools, "curricula": curricula, "logs": challenger_logs}
 
 
-def _series(summary: dict, stage: str, key: str) -> tuple[list[int], list[float]]:
+def _series(summary: RunSummary, value: Callable[[IterationRecord], float | None]) -> tuple[list[int], list[float]]:
+    """(iterations, values) of one figure per iteration, leaving out the iterations without it."""
     xs, ys = [], []
-    for entry in summary["iterations"]:
-        value = (entry.get(stage) or {}).get(key)
-        if isinstance(value, int | float):
-            xs.append(entry["iteration"])
-            ys.append(value)
+    for entry in summary.iterations:
+        y = value(entry)
+        if isinstance(y, int | float):
+            xs.append(entry.iteration)
+            ys.append(y)
     return xs, ys
 
 
@@ -62,7 +68,7 @@ def _plot_accuracy(plt, runs):
     fig, ax = _figure(plt, "Solver: held-out greedy accuracy (exact answers)", "iteration", "accuracy")
     values = []
     for run in runs:
-        xs, ys = _series(run["summary"], "evaluate", "greedy_accuracy")
+        xs, ys = _series(run["summary"], lambda it: it.evaluate.greedy_accuracy)
         ax.plot(xs, ys, marker="o", label=run["name"])
         values += ys
     if values:  # at least 10 points of range, so that noise does not look like a trend
@@ -75,11 +81,11 @@ def _plot_accuracy(plt, runs):
 
 def _plot_pseudo_labels(plt, run):
     fig, ax = _figure(plt, "Pseudo-label accuracy of the curriculum (oracle, diagnostics only)", "iteration", "share")
-    for stage, key, label in (
-        ("curriculum", "pseudo_label_accuracy", "pseudo-labels right"),
-        ("evaluate", "accuracy_on_own_curriculum", "new Solver on its curriculum (true answers)"),
+    for value, label in (
+        (lambda it: it.curriculum and it.curriculum.pseudo_label_accuracy, "pseudo-labels right"),
+        (lambda it: it.evaluate.accuracy_on_own_curriculum, "new Solver on its curriculum (true answers)"),
     ):
-        xs, ys = _series(run["summary"], stage, key)
+        xs, ys = _series(run["summary"], value)
         ax.plot(xs, ys, marker="o", label=label)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
@@ -88,11 +94,11 @@ def _plot_pseudo_labels(plt, run):
 
 def _plot_p_hat(plt, run):
     fig, ax = _figure(plt, "p_hat of the question pool per iteration (band shaded)", "p_hat", "questions")
-    delta = run["summary"]["config"]["curriculum"]["band_delta"]
+    delta = run["summary"].config["curriculum"]["band_delta"]
     ax.axvspan(0.5 - delta, 0.5 + delta, color=BAND_COLOUR, label=f"band |p_hat - 1/2| <= {delta}")
     bins = [i / 10 - 0.05 for i in range(12)]
     for k, rows in run["pools"].items():
-        ax.hist([r["p_hat"] for r in rows], bins=bins, histtype="step", linewidth=1.5, label=f"iteration {k}")
+        ax.hist([r.p_hat for r in rows], bins=bins, histtype="step", linewidth=1.5, label=f"iteration {k}")
     ax.legend(fontsize=8)
     return fig
 
@@ -101,7 +107,7 @@ def _plot_difficulty(plt, run):
     fig, ax = _figure(plt, "Difficulty of the pool (dashed) and of the kept curriculum", "difficulty", "share")
     for i, (k, rows) in enumerate(run["pools"].items()):
         for data, style in ((rows, "--"), (run["curricula"][k], "-")):
-            counts = Counter(r["difficulty"] for r in data if r.get("difficulty") is not None)
+            counts = Counter(r.difficulty for r in data if r.difficulty is not None)
             total = sum(counts.values()) or 1
             levels = sorted(counts)
             label = f"iteration {k}" if style == "-" else None
@@ -112,17 +118,17 @@ def _plot_difficulty(plt, run):
 
 def _plot_diversity(plt, run):
     fig, ax = _figure(plt, "Question diversity of the pool", "iteration", "value")
-    for key, label in (
-        ("mean_pairwise_bleu", "mean pairwise BLEU (lower = more diverse)"),
-        ("distinct_3gram_share", "distinct 3-gram share"),
-        ("distinct_fraction", "distinct well-formed / sampled"),
+    for value, label in (
+        (lambda it: it.curriculum and it.curriculum.mean_pairwise_bleu, "mean pairwise BLEU (lower = more diverse)"),
+        (lambda it: it.curriculum and it.curriculum.distinct_3gram_share, "distinct 3-gram share"),
+        (lambda it: it.curriculum and it.curriculum.distinct_fraction, "distinct well-formed / sampled"),
     ):
-        xs, ys = _series(run["summary"], "curriculum", key)
+        xs, ys = _series(run["summary"], value)
         ax.plot(xs, ys, marker="o", label=label)
     seen: set[str] = set()
     xs, overlap = [], []
     for k, rows in run["pools"].items():
-        questions = {r["question"] for r in rows}
+        questions = {r.question for r in rows}
         if seen:
             xs.append(k)
             overlap.append(len(questions & seen) / max(1, len(questions)))
@@ -159,8 +165,8 @@ def _plot_rewards(plt, run):
 def _plot_wall(plt, run):
     fig, ax = _figure(plt, "Stage wall time", "iteration", "seconds")
     bottom: dict[int, float] = {}
-    for stage in ("challenger", "curriculum", "solver", "evaluate"):
-        xs, ys = _series(run["summary"], stage, "seconds")
+    for stage in STAGES:
+        xs, ys = _series(run["summary"], lambda it, name=stage: getattr(it.stages().get(name), "seconds", None))
         ax.bar(xs, ys, bottom=[bottom.get(x, 0) for x in xs], label=stage)
         for x, y in zip(xs, ys, strict=True):
             bottom[x] = bottom.get(x, 0) + y
@@ -168,31 +174,31 @@ def _plot_wall(plt, run):
     return fig
 
 
-def _sample_rows(run, per_iteration: int = 6) -> list[dict]:
+def _sample_rows(run, per_iteration: int = 6) -> list[tuple[int, CurriculumRow]]:
     """A few questions per iteration, spread over p_hat: kept and dropped ones, with their votes."""
     picked = []
     for k, rows in run["pools"].items():
-        ordered = sorted(rows, key=lambda r: r["p_hat"])
+        ordered = sorted(rows, key=lambda r: r.p_hat)
         step = max(1, len(ordered) // per_iteration)
-        picked += [{"iteration": k, **r} for r in ordered[::step][:per_iteration]]
+        picked += [(k, r) for r in ordered[::step][:per_iteration]]
     return picked
 
 
-def _table_html(rows: list[dict]) -> str:
+def _table_html(rows: list[tuple[int, CurriculumRow]]) -> str:
     head = "<tr><th>iter</th><th>question</th><th>votes (answer x count)</th><th>pseudo-label</th>"
     head += "<th>p_hat</th><th>kept</th><th>true answer (diagnostics)</th></tr>"
     body = []
-    for r in rows:
-        votes = Counter(a if a is not None else "(none)" for a in r["answers"]).most_common()
+    for k, r in rows:
+        votes = Counter(a if a is not None else "(none)" for a in r.answers).most_common()
         votes_text = ", ".join(f"{a} x{c}" for a, c in votes)
         cells = [
-            str(r["iteration"]),
-            f"<code>{html.escape(r['question'])}</code>",
+            str(k),
+            f"<code>{html.escape(r.question)}</code>",
             html.escape(votes_text),
-            html.escape(str(r["pseudo_label"])),
-            f"{r['p_hat']:.1f}",
-            "yes" if r["in_band"] else "no",
-            html.escape(str(r.get("oracle_answer", "-"))),
+            html.escape(str(r.pseudo_label)),
+            f"{r.p_hat:.1f}",
+            "yes" if r.in_band else "no",
+            html.escape("-" if r.oracle_answer is None else r.oracle_answer),
         ]
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return f"<table>{head}{''.join(body)}</table>"
@@ -203,20 +209,20 @@ def _summary_html(runs) -> str:
     head += "<th>mean difficulty</th><th>alerts</th></tr>"
     body = []
     for run in runs:
-        for entry in run["summary"]["iterations"]:
-            cur = entry.get("curriculum") or {}
+        for entry in run["summary"].iterations:
+            cur = entry.curriculum
 
             def fmt(value):
                 return "-" if value is None else f"{value:.3f}"
 
-            alerts = "; ".join(a["trigger"] for a in entry.get("alerts", [])) or "-"
+            alerts = "; ".join(a.trigger for a in entry.alerts) or "-"
             cells = [
                 html.escape(run["name"]),
-                str(entry["iteration"]),
-                fmt(entry["evaluate"].get("greedy_accuracy")),
-                fmt(cur.get("pseudo_label_accuracy")),
-                f"{cur['kept']}/{cur['labelled']}" if cur.get("labelled") is not None else "-",
-                fmt(cur.get("mean_difficulty")),
+                str(entry.iteration),
+                fmt(entry.evaluate.greedy_accuracy),
+                fmt(cur.pseudo_label_accuracy if cur else None),
+                f"{cur.kept}/{cur.labelled}" if cur else "-",
+                fmt(cur.mean_difficulty if cur else None),
                 html.escape(alerts),
             ]
             body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
@@ -267,7 +273,7 @@ def build_report(run_dirs: list[Path], out_dir: Path | None = None) -> Path:
         plt.close(fig)
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         images.append(f'<img alt="{name}" src="data:image/png;base64,{data}">')
-    cfg = first["summary"]["config"]
+    cfg = first["summary"].config
     subtitle = (
         f"domain {html.escape(cfg['domain'])}, model {html.escape(cfg['model']['path'])}, "
         f"{cfg['iterations']} iterations, seed {cfg['seed']}. Accuracies use exact answers for evaluation only."

@@ -2,17 +2,23 @@
 
     RUN/
       config.yaml                 the resolved configuration
-      summary.json                per-iteration metrics (rewritten after every stage)
-      iter_00/evaluate/           iteration 0 = the base model
-      iter_01/challenger/         model/ (HF checkpoint), questions.jsonl, DONE
-      iter_01/curriculum/         curriculum.jsonl, pool.jsonl, DONE
-      iter_01/solver/             model/, rollouts.jsonl, DONE
-      iter_01/evaluate/           metrics.json, results.jsonl, DONE
+      summary.json                per-iteration metrics (`records.RunSummary`), rewritten after every iteration
+      metrics.jsonl               every stage's figures and trainer step, rebuilt after every stage
+      tensorboard/                the same as TensorBoard events
+      report/                     report.html and its plots (`rzero report`, also at the end of `rzero run`)
+      iter_00/evaluate/           iteration 0 = the base model: results.jsonl, DONE
+      iter_01/challenger/         model/ (HF checkpoint), questions.jsonl, train_log.jsonl, DONE
+      iter_01/curriculum/         pool.jsonl, curriculum.jsonl (`records.CurriculumRow`), probe.jsonl*, DONE
+      iter_01/solver/             model/, rollouts.jsonl, train_log.jsonl, DONE
+      iter_01/evaluate/           results.jsonl (one row per held-out problem), DONE
+      iter_01/<stage>.launch.log  output of a stage run as its own process (launch.mode subprocess, accelerate)*
+
+    * only with eval.probe_file, or with launch.mode other than inprocess.
 
 A stage is done when its DONE marker exists; the marker is written last, atomically, and holds the
-stage's metrics. Anything a stage writes goes through `atomic_write_text` or into the stage folder,
-which a resumed run clears before redoing the stage, so a crash never leaves a half-written file
-that a later stage could mistake for a finished one.
+stage's metrics (`records.ChallengerMetrics` and its siblings, as JSON). Anything a stage writes goes
+through `atomic_write_text` or into the stage folder, which a resumed run clears before redoing the
+stage, so a crash never leaves a half-written file that a later stage could mistake for a finished one.
 """
 
 from __future__ import annotations
@@ -83,8 +89,12 @@ class RunDir:
     def summary_path(self) -> Path:
         return self.root / "summary.json"
 
+    def iteration(self, iteration: int) -> Path:
+        """The folder of one iteration: its stage folders, and the launch and server logs."""
+        return self.root / f"iter_{iteration:02d}"
+
     def stage(self, iteration: int, name: str) -> Path:
-        return self.root / f"iter_{iteration:02d}" / name
+        return self.iteration(iteration) / name
 
     def is_done(self, iteration: int, name: str) -> bool:
         return (self.stage(iteration, name) / MARKER).is_file()

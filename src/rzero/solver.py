@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rzero.config import SolverConfig
 from rzero.domains import Domain
+from rzero.records import SolverMetrics
 from rzero.rewards import solver_reward
 
 
@@ -73,8 +74,10 @@ def train_solver(
     out_dir: Path,
     seed: int,
     model=None,
-) -> tuple[list[dict], dict]:
-    """GRPO on the Solver in `model_dir` over `rows` (question, pseudo_label); saves out_dir/model."""
+    vllm_server_url: str = "",
+) -> tuple[list[dict], SolverMetrics]:
+    """GRPO on the Solver in `model_dir` over `rows` (question, pseudo_label); saves out_dir/model.
+    `vllm_server_url`: the `trl vllm-serve` of this phase (model.vllm_mode=server), else ""."""
     from rzero.grpo import phase_for, prompt_dataset, train_phase
 
     started = time.time()
@@ -82,19 +85,18 @@ def train_solver(
     if forbidden:
         raise ValueError(f"solver rows may hold only question and pseudo_label, found {sorted(forbidden)}")
     reward = SolverRewardFunction(domain, cfg)
-    phase = phase_for(cfg, cfg.questions_per_step, cfg.rollouts_per_question, seed, model)
+    phase = phase_for(cfg, cfg.questions_per_step, cfg.rollouts_per_question, seed, model, vllm_server_url)
     dataset = None
     if rows and cfg.grpo_steps > 0:
         prompts, labels = training_prompts(rows, domain, cfg.grpo_steps * cfg.questions_per_step, seed)
         dataset = prompt_dataset(prompts, {"pseudo_label": labels})
     train_phase(model_dir, dataset, [reward], phase, out_dir, "solver GRPO", ("reward", "solver/answered", "kl"))
     records = reward.records
-    metrics = {
-        "trained": bool(rows) and cfg.grpo_steps > 0,
-        "curriculum_questions": len(rows),
-        "rollouts": len(records),
-        "mean_reward": sum(r["reward"] for r in records) / len(records) if records else None,
-        "answered_fraction": sum(r["answer"] is not None for r in records) / len(records) if records else None,
-        "seconds": round(time.time() - started, 1),
-    }
-    return records, metrics
+    return records, SolverMetrics(
+        trained=bool(rows) and cfg.grpo_steps > 0,
+        curriculum_questions=len(rows),
+        rollouts=len(records),
+        mean_reward=sum(r["reward"] for r in records) / len(records) if records else None,
+        answered_fraction=sum(r["answer"] is not None for r in records) / len(records) if records else None,
+        seconds=round(time.time() - started, 1),
+    )

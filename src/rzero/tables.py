@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
+from rzero.records import EvaluateMetrics, RunSummary
+
 
 def show(*tables: Table, minimum_width: int = 100) -> None:
     """Print `tables`: at the terminal's width (at least `minimum_width`), or when stdout is no
@@ -23,51 +25,63 @@ def show(*tables: Table, minimum_width: int = 100) -> None:
         Console(width=width).print(table)
 
 
-def print_benchmarks(rows: list[tuple[str, dict]]) -> None:
+def print_benchmarks(rows: list[tuple[str, EvaluateMetrics]]) -> None:
     """Greedy accuracy per benchmark and the paper's averages, one row per (label, metrics)."""
-    names = list(dict.fromkeys(n for _, m in rows for n in m.get("benchmarks", {})))
-    averages = [a for a in ("math_average", "general_average") if any(m.get(a) is not None for _, m in rows)]
+    names = list(dict.fromkeys(n for _, m in rows for n in m.benchmarks))
+    averages = [a for a in ("math_average", "general_average") if any(getattr(m, a) is not None for _, m in rows)]
     if not names:
         return
     table = Table(title="greedy accuracy (%) per benchmark, as in the paper's tables")
     for column in ["", *names, *averages]:
         table.add_column(column, justify="right")
     for label, metrics in rows:
-        per = metrics.get("benchmarks", {})
-        cells = [per[n]["greedy_accuracy"] if n in per else None for n in names] + [metrics.get(a) for a in averages]
+        per = metrics.benchmarks
+        cells = [per[n].greedy_accuracy if n in per else None for n in names] + [getattr(metrics, a) for a in averages]
         table.add_row(label, *("-" if v is None else f"{100 * v:.2f}" for v in cells))
     show(table, minimum_width=120)
 
 
-def print_figures(figures: dict) -> None:
-    """`rzero eval`'s held-out figures, accuracy by difficulty and the Challenger's question levels."""
-    table = Table(title="Solver on held-out problems (exact ground truth, evaluation only)")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key in (
-        "greedy_accuracy",
-        "pass1_accuracy",
-        f"maj{figures.get('votes_per_question', 0)}_accuracy",
-        "band_fraction",
-        "mean_p_hat",
-        "question_validity",
-    ):
-        if key in figures:
-            table.add_row(key, f"{figures[key]:.3f}")
-    table.add_row("distinct Challenger questions", f"{figures['distinct_questions']} / {figures['samples']}")
-    table.add_row("wall time", f"{figures['wall_seconds']:.0f} s")
-    levels = Table(title="greedy accuracy by difficulty (number of operations)")
-    for level in figures["accuracy_by_difficulty"]:
-        levels.add_column(level, justify="right")
-    levels.add_row(*(f"{v:.2f}" for v in figures["accuracy_by_difficulty"].values()))
-    challenger = Table(title="Challenger questions by difficulty")
-    for level in figures["difficulty_histogram"]:
-        challenger.add_column(level, justify="right")
-    challenger.add_row(*(str(v) for v in figures["difficulty_histogram"].values()))
-    show(table, levels, challenger)
+def print_figures(metrics: EvaluateMetrics) -> None:
+    """`rzero eval`'s held-out figures and accuracy by difficulty, and where Challenger samples were
+    drawn, their validity and levels."""
+    tables = []
+    held = metrics.heldout
+    if held:
+        table = Table(title="Solver on held-out problems (exact ground truth, evaluation only)")
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        table.add_row("held-out problems", str(held.problems))
+        for name, value in (
+            ("greedy_accuracy", held.greedy_accuracy),
+            ("pass1_accuracy", held.pass1_accuracy),
+            (held.majority_key, held.majority_accuracy),
+            ("band_fraction", held.band_fraction),
+            ("mean_p_hat", held.mean_p_hat),
+        ):
+            if value is not None:
+                table.add_row(name, f"{value:.3f}")
+        if metrics.validity:
+            table.add_row("question_validity", f"{metrics.validity.question_validity:.3f}")
+            table.add_row(
+                "distinct Challenger questions",
+                f"{metrics.validity.distinct_questions} / {metrics.validity.challenger_samples}",
+            )
+        table.add_row("wall time", f"{metrics.seconds:.0f} s")
+        levels = Table(title="greedy accuracy by difficulty (number of operations)")
+        for level in held.accuracy_by_difficulty or {}:
+            levels.add_column(level, justify="right")
+        levels.add_row(*(f"{v:.2f}" for v in (held.accuracy_by_difficulty or {}).values()))
+        tables += [table, levels]
+    if metrics.validity:
+        challenger = Table(title="Challenger questions by difficulty")
+        for level in metrics.validity.difficulty_histogram:
+            challenger.add_column(level, justify="right")
+        challenger.add_row(*(str(v) for v in metrics.validity.difficulty_histogram.values()))
+        tables.append(challenger)
+    show(*tables)
 
 
-def print_results(summary: dict) -> None:
+def print_results(summary: RunSummary) -> None:
     """The per-iteration results table of a run."""
     table = Table(title="R-Zero: Solver per iteration (held-out accuracy uses exact answers, evaluation only)")
     for column in (
@@ -86,21 +100,19 @@ def print_results(summary: dict) -> None:
     def fmt(value, spec=".3f"):
         return "-" if value is None else format(value, spec)
 
-    for it in summary["iterations"]:
-        ev, cur = it["evaluate"], it.get("curriculum", {})
-        ch, so = it.get("challenger", {}), it.get("solver", {})
-        seconds = sum(part.get("seconds", 0) for part in (ev, cur, ch, so))
-        kept = f"{cur['kept']}/{cur['labelled']}" if cur else "-"
+    for it in summary.iterations:
+        ev, cur, ch = it.evaluate, it.curriculum, it.challenger
+        seconds = sum(part.seconds for part in (ev, cur, ch, it.solver) if part is not None)
         table.add_row(
-            str(it["iteration"]),
-            fmt(ev["greedy_accuracy"]),
-            fmt(ev.get("pseudo_label_accuracy")),
-            fmt(ev.get("accuracy_on_own_curriculum")),
-            kept,
-            fmt(cur.get("mean_p_hat")),
-            fmt(cur.get("mean_difficulty"), ".2f"),
-            fmt(ch.get("reward")),
+            str(it.iteration),
+            fmt(ev.greedy_accuracy),
+            fmt(ev.pseudo_label_accuracy),
+            fmt(ev.accuracy_on_own_curriculum),
+            f"{cur.kept}/{cur.labelled}" if cur else "-",
+            fmt(cur.mean_p_hat if cur else None),
+            fmt(cur.mean_difficulty if cur else None, ".2f"),
+            fmt(ch.reward if ch else None),
             f"{seconds:.0f}",
         )
     show(table, minimum_width=120)
-    print_benchmarks([(f"iteration {it['iteration']}", it["evaluate"]) for it in summary["iterations"]])
+    print_benchmarks([(f"iteration {it.iteration}", it.evaluate) for it in summary.iterations])

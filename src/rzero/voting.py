@@ -5,6 +5,11 @@ equivalence and taking the largest group: the pseudo-label is that group's answe
 p_hat = |largest group| / m. Questions are kept for the Solver's curriculum when p_hat lies in the
 informative band |p_hat - 1/2| <= delta.
 
+`solver_votes` is the one place where the Solver is asked: the Challenger reward (votes on each
+generated question), the curriculum (pseudo-labels) and the probe call it with the run's one m and
+one vote temperature (`voting.votes_per_question`, `voting.temperature`); evaluation calls it for
+maj@k and mean@k.
+
 Departure from the reference code, on purpose: there a missing answer is the string "None" and can
 win the vote (such questions are filtered later). Here a missing answer still counts in the
 denominator m but is never grouped and can never be the pseudo-label, so p_hat is the share of the
@@ -15,6 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rzero.generation import Generator, Sampling
+
+if TYPE_CHECKING:
+    from rzero.domains import Domain
 
 BAND_TOLERANCE = 1e-9
 
@@ -66,3 +77,35 @@ def in_band(p_hat: float, delta: float = 0.25) -> bool:
     """Whether |p_hat - 1/2| <= delta, with a small tolerance so that shares such as 3/10 with
     delta = 0.2 count as inside despite floating point (0.5 - 0.3 = 0.20000000000000004)."""
     return abs(p_hat - 0.5) <= delta + BAND_TOLERANCE
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """One question put to the Solver: its m extracted answers (None where none was found) and their vote."""
+
+    question: str
+    answers: tuple[str | None, ...]
+    vote: Vote
+
+
+def solver_votes(
+    solver: Generator,
+    domain: Domain,
+    questions: Sequence[str],
+    votes_per_question: int,
+    temperature: float,
+    max_new_tokens: int,
+    top_p: float = 1.0,
+) -> list[Ballot]:
+    """Ask the Solver each question m = `votes_per_question` times (one `generate` call, the
+    domain's Solver prompt), extract the answers and majority-vote them; one ballot per question,
+    in order. Callers that may hold repeated questions deduplicate first (each is asked once)."""
+    if not questions:
+        return []
+    prompts = [domain.solver_prompt(q) for q in questions]
+    outputs = solver.generate(prompts, Sampling(votes_per_question, temperature, top_p, max_new_tokens))
+    ballots = []
+    for question, samples in zip(questions, outputs, strict=True):
+        answers = tuple(domain.extract_answer(c.text) for c in samples)
+        ballots.append(Ballot(question, answers, majority_vote(answers, domain.equivalent)))
+    return ballots

@@ -17,12 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-LAUNCH_SUFFIX = ".launch.json"
-ACCELERATE_MODULE = "accelerate.commands.launch"
-
-
-def launch_file(root: Path, k: int, name: str) -> Path:
-    return Path(root) / f"iter_{k:02d}" / f"{name}{LAUNCH_SUFFIX}"
+from rzero.launch import ACCELERATE_MODULE, LAUNCH_SUFFIX
 
 
 def command_for_rank(command: list[str], machine_rank: int) -> list[str]:

@@ -7,8 +7,11 @@ embedded `arithmetic` domain and a `math` domain (boxed answers, math-verify) ar
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol
+
+_BRACES = re.compile(r"[{}]")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,37 @@ def load_problems(path) -> list[Problem]:
     if not problems:
         raise ValueError(f"{path}: no held-out problems")
     return problems
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last `\\boxed{...}` whose braces balance, or None: the answer form that every
+    shipped domain and benchmark scorer reads.
+
+    One pass over the text (hostile output such as a megabyte of unclosed `\\boxed{` must not cost
+    quadratic time): braces are matched with a stack, and only the openings that follow `\\boxed`
+    are remembered."""
+    marker = "\\boxed{"
+    starts = set()
+    position = text.find(marker)
+    while position != -1:
+        starts.add(position + len(marker) - 1)  # index of the opening brace
+        position = text.find(marker, position + 1)
+    if not starts:
+        return None
+    closes: dict[int, int] = {}
+    stack: list[int] = []
+    for match in _BRACES.finditer(text):
+        index = match.start()
+        if text[index] == "{":
+            stack.append(index)
+        elif stack:
+            opening = stack.pop()
+            if opening in starts:
+                closes[opening] = index
+    if not closes:
+        return None
+    opening = max(closes)
+    return text[opening + 1 : closes[opening]].strip()
 
 
 class Domain(Protocol):

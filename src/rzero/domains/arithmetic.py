@@ -24,14 +24,11 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from rzero.domains import Problem
-
-_BRACES = re.compile(r"[{}]")
+from rzero.domains import Problem, last_boxed
 
 OPERATORS = ("+", "-", "*")
 MAX_TERMS = 16  # longest question the grammar accepts
@@ -223,36 +220,6 @@ def sample_problem(rng: random.Random, spec: Spec) -> tuple[str, int]:
 # ---------------------------------------------------------------------------------------------
 # Answers
 # ---------------------------------------------------------------------------------------------
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last `\\boxed{...}` whose braces balance, or None.
-
-    One pass over the text (hostile output such as a megabyte of unclosed `\\boxed{` must not cost
-    quadratic time): braces are matched with a stack, and only the openings that follow `\\boxed`
-    are remembered."""
-    marker = "\\boxed{"
-    starts = set()
-    position = text.find(marker)
-    while position != -1:
-        starts.add(position + len(marker) - 1)  # index of the opening brace
-        position = text.find(marker, position + 1)
-    if not starts:
-        return None
-    closes: dict[int, int] = {}
-    stack: list[int] = []
-    for match in _BRACES.finditer(text):
-        index = match.start()
-        if text[index] == "{":
-            stack.append(index)
-        elif stack:
-            opening = stack.pop()
-            if opening in starts:
-                closes[opening] = index
-    if not closes:
-        return None
-    opening = max(closes)
-    return text[opening + 1 : closes[opening]].strip()
 
 
 def parse_integer(text: str) -> int | None:

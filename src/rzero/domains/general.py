@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 
-from rzero.domains.arithmetic import last_boxed
+from rzero.domains import last_boxed
 
 LETTERS = string.ascii_uppercase[:10]  # MMLU-Pro and SuperGPQA have up to 10 options, A..J
 

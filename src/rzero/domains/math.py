@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-from rzero.domains.arithmetic import last_boxed
+from rzero.domains import last_boxed
 from rzero.verify import VerifyPool, shared_pool
 
 Fallback = Literal["hash", "answer_is", "a_colon"]
@@ -129,4 +129,4 @@ class MathDomain:
         return None
 
     def heldout(self) -> list:
-        raise NotImplementedError("the math domain evaluates JSONL benchmarks; pass one to `rzero eval`")
+        raise NotImplementedError("the math domain evaluates JSONL benchmarks: set eval.benchmarks")

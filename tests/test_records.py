@@ -1,0 +1,92 @@
+"""Typed records between stages: their JSON is the one earlier versions wrote, and a key a reader does
+not know is an error that names it (not a `-` in a table or an alarm that never fires)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rzero.records import (
+    ChallengerMetrics,
+    CurriculumMetrics,
+    CurriculumRow,
+    EvaluateMetrics,
+    Figures,
+    IterationRecord,
+    RunSummary,
+    stage_metrics_from_json,
+)
+
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "testbed"
+
+
+def test_a_summary_written_before_the_records_reads_and_writes_back_unchanged():
+    """summary.json of a run made by the dict-based loop (issue 13's D4 run, committed): every stage's
+    metrics, alerts and warnings survive from_json -> to_json byte for byte."""
+    saved = json.loads((RESULTS / "d4" / "loop_seed0_rzero_summary.json").read_text())
+    summary = RunSummary.from_json(saved)
+    assert summary.to_json() == saved
+    first = summary.iterations[1]
+    assert first.curriculum.kept == saved["iterations"][1]["curriculum"]["kept"]
+    assert first.evaluate.greedy_accuracy == saved["iterations"][1]["evaluate"]["greedy_accuracy"]
+    assert first.evaluate.heldout.accuracy_by_difficulty == saved["iterations"][1]["evaluate"]["accuracy_by_difficulty"]
+
+
+@pytest.mark.parametrize(
+    "stage, data, message",
+    [
+        ("curriculum", {"kept_questions": 3}, "curriculum metrics: unknown key 'kept_questions'"),
+        ("challenger", {"reward": 0.3}, "challenger metrics: missing key 'trained'"),
+        ("solver", {"trained": True, "mean_rewrd": 0.5}, "solver metrics: unknown key 'mean_rewrd'"),
+        ("evaluate", {"problems": 4, "greedy_acc": 0.5}, "unknown key 'greedy_acc'"),
+        ("evaluate", {"greedy_accuracy": 0.5}, "greedy_accuracy without the held-out figures or benchmarks"),
+    ],
+)
+def test_unknown_or_missing_keys_are_errors_that_name_them(stage, data, message):
+    with pytest.raises(ValueError, match=message):
+        stage_metrics_from_json(stage, data)
+
+
+def test_majority_accuracy_keeps_the_k_in_its_json_key():
+    figures = Figures(problems=8, greedy_accuracy=0.5, votes_per_question=10, majority_accuracy=0.625)
+    data = figures.to_json()
+    assert data["maj10_accuracy"] == 0.625 and "majority_accuracy" not in data
+    assert Figures.from_json(data) == figures
+    greedy_only = Figures(problems=8, greedy_accuracy=0.5, accuracy_by_difficulty={"1": 0.5})
+    assert greedy_only.to_json() == {"problems": 8, "greedy_accuracy": 0.5, "accuracy_by_difficulty": {"1": 0.5}}
+
+
+def test_curriculum_rows_write_diagnostics_only_where_there_are_some():
+    row = CurriculumRow("1+1", 1, ["2", None], "2", 0.5, [1], True)
+    assert set(row.to_json()) == {
+        "question",
+        "difficulty",
+        "answers",
+        "pseudo_label",
+        "p_hat",
+        "group_sizes",
+        "in_band",
+    }
+    checked = CurriculumRow("1+1", 1, ["2", "3"], "2", 0.5, [1, 1], True, oracle_answer="2", pseudo_label_correct=True)
+    assert checked.to_json()["oracle_answer"] == "2" and CurriculumRow.from_json(checked.to_json()) == checked
+    with pytest.raises(ValueError, match="curriculum row: unknown key 'truth'"):
+        CurriculumRow.from_json({**row.to_json(), "truth": "2"})
+
+
+def test_an_iteration_round_trips_with_its_alerts():
+    entry = IterationRecord(
+        2,
+        EvaluateMetrics(heldout=Figures(problems=4, greedy_accuracy=0.25), seconds=3.0),
+        challenger=ChallengerMetrics(trained=False),
+        curriculum=CurriculumMetrics(sampled=10, labelled=6, kept=3, kept_fraction=0.5, probe_questions=12),
+        warnings=["empty curriculum"],
+    )
+    from rzero.config import MonitorConfig
+    from rzero.drift import check
+
+    entry.alerts = check([IterationRecord(0, EvaluateMetrics(heldout=Figures(4, 0.75))), entry], MonitorConfig())
+    data = entry.to_json()
+    assert list(data) == ["iteration", "challenger", "curriculum", "evaluate", "warnings", "alerts"]
+    assert data["alerts"][0]["trigger"] == "accuracy_drop" and data["curriculum"]["probe_questions"] == 12
+    assert "probe_in_band" not in data["curriculum"]  # probe fields only when a probe ran
+    assert IterationRecord.from_json(json.loads(json.dumps(data))) == entry
