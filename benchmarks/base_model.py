@@ -2,10 +2,13 @@
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/base_model.py [--model DIR] [--update-card]
 
-Writes benchmarks/results/base_model.json and prints a table. Targets (issue 2): greedy accuracy in
-[0.20, 0.70] and falling with difficulty; maj@10 (T = 1) at least 0.05 above single-sample accuracy;
-at least 20% of problems with vote share p_hat in [0.3, 0.7]; at least 90% of Challenger samples
-well-formed, over several difficulty levels. `--update-card` writes the figures into the model card.
+Writes benchmarks/results/base_model.json and prints a table. Targets (issue 21, on the held-out set):
+the majority of 10 samples (T = 1) beats greedy decoding by at least 25 points (majority-vote RL can
+pull the Solver up to about its maj@k, no further); in the band (p_hat in [0.25, 0.75]) the majority is
+right at least 80% of the time (the pseudo-labels R-Zero trains on); at least 20% of problems in the
+band; at least 90% of Challenger samples well-formed, over several levels. Per level it also reports
+habit and skill: the share of greedy and of sampled answers that work the problem out, and the accuracy
+of those that do. `--update-card` writes the figures into the model card.
 """
 
 from __future__ import annotations
@@ -19,32 +22,27 @@ from pathlib import Path
 
 from rzero.config import load_config
 from rzero.generation import embedded_base_path, set_threads
+from rzero.modelcard import CARD_FIGURE_KEYS, write_model_card
 from rzero.pipeline import build_domain, run_evaluate
-from rzero.pretrain import write_model_card
 
 RESULTS = Path(__file__).parent / "results" / "base_model.json"
 
 
-def falls_with_difficulty(by_level: dict[str, float]) -> bool:
-    """Accuracy over consecutive pairs of levels (1-2, 3-4, ...) decreases, strictly until it is 0."""
-    values = list(by_level.values())
-    pairs = [sum(values[i : i + 2]) / len(values[i : i + 2]) for i in range(0, len(values), 2)]
-    return all(a > b or a == b == 0.0 for a, b in zip(pairs, pairs[1:], strict=False))
-
-
 def pretraining_levels(model_dir: Path) -> list[int] | None:
-    """The levels the model's corpus drew solving documents from (its pretraining record)."""
+    """The levels the model's corpus drew solving documents from (every phase of its pretraining record)."""
+    from rzero.modelcard import phase_records
+
     record = model_dir / "pretrain_record.json"
     if not record.exists():
         return None
-    return sorted(int(k) for k in json.loads(record.read_text())["config"]["level_weights"])
+    phases = phase_records(json.loads(record.read_text()))
+    return sorted({int(k) for phase in phases for k in phase["config"]["level_weights"]})
 
 
 def check_targets(fig: dict) -> dict[str, bool]:
     return {
-        "greedy_accuracy_in_0.20_0.70": 0.20 <= fig["greedy_accuracy"] <= 0.70,
-        "greedy_falls_with_difficulty": falls_with_difficulty(fig["accuracy_by_difficulty"]),
-        "maj10_at_least_pass1_plus_0.05": fig["maj10_accuracy"] >= fig["pass1_accuracy"] + 0.05,
+        "maj10_at_least_greedy_plus_0.25": fig["maj10_accuracy"] >= fig["greedy_accuracy"] + 0.25,
+        "band_majority_accuracy_at_least_0.80": (fig.get("band_majority_accuracy") or 0.0) >= 0.80,
         "band_fraction_at_least_0.20": fig["band_fraction"] >= 0.20,
         "question_validity_at_least_0.90": fig["question_validity"] >= 0.90,
         "challenger_spans_3_or_more_levels": sum(v >= 5 for v in fig["difficulty_histogram"].values()) >= 3,
@@ -71,7 +69,7 @@ def main() -> int:
             f"eval.votes_per_question={args.votes}",
             f"eval.challenger_samples={args.challenger_samples}",
             "eval.temperature=1.0",
-            "eval.max_new_tokens=320",
+            "eval.max_new_tokens=200",
             "challenger.max_new_tokens=64",
         ]
     )
@@ -83,17 +81,7 @@ def main() -> int:
         "benchmark": "base_model",
         "command": "HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/base_model.py",
         "model": "embedded base (src/rzero/base_model)" if args.model == str(embedded_base_path()) else args.model,
-        **{
-            k: figures[k]
-            for k in (
-                "greedy_accuracy",
-                "pass1_accuracy",
-                "maj10_accuracy",
-                "band_fraction",
-                "question_validity",
-                "accuracy_by_difficulty",
-            )
-        },
+        **{k: figures[k] for k in CARD_FIGURE_KEYS},
         "mean_p_hat": figures["mean_p_hat"],
         "difficulty_histogram": figures["difficulty_histogram"],
         "distinct_questions": figures["distinct_questions"],
@@ -115,16 +103,24 @@ def main() -> int:
     print(json.dumps(record))
     print("\n| figure | value | target |\n|---|---|---|")
     for key, target in (
-        ("greedy_accuracy", "0.20..0.70"),
+        ("greedy_accuracy", ""),
         ("pass1_accuracy", ""),
-        ("maj10_accuracy", ">= pass1 + 0.05"),
+        ("maj10_accuracy", ">= greedy + 0.25"),
         ("band_fraction", ">= 0.20"),
+        ("band_majority_accuracy", ">= 0.80"),
         ("question_validity", ">= 0.90"),
     ):
         print(f"| {key} | {record[key]:.3f} | {target} |")
-    by_level = " ".join(f"{k}:{v:.2f}" for k, v in record["accuracy_by_difficulty"].items())
+    for name, key in (
+        ("by difficulty", "accuracy_by_difficulty"),
+        ("greedy works it out", "worked_share_by_difficulty"),
+        ("... and is right", "worked_accuracy_by_difficulty"),
+        ("samples work it out", "sampled_worked_share_by_difficulty"),
+        ("... and are right", "sampled_worked_accuracy_by_difficulty"),
+    ):
+        values = " ".join(f"{k}:{'-' if v is None else f'{v:.2f}'}" for k, v in record[key].items())
+        print(f"| {name} | {values} | |")
     posed = " ".join(f"{k}:{v}" for k, v in record["difficulty_histogram"].items())
-    print(f"| by difficulty | {by_level} | falling |")
     print(f"| Challenger levels | {posed} | spread |")
     missed = [name for name, ok in targets.items() if not ok]
     print("\ntargets met" if not missed else f"\ntargets missed: {missed}")

@@ -1,15 +1,21 @@
-"""Does a candidate base model give R-Zero a frontier? Per-level figures on fresh problems.
+"""Does a candidate base model give R-Zero something to work with? Per-level figures on fresh problems.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/pretrain_probe.py --model DIR [--operators +-] \
-        [--levels 1-10] [--per-level 40] [--votes 10] [--out FILE.json]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/pretrain_probe.py --model DIR [--operators +-*] \
+        [--levels 1-8] [--per-level 32] [--votes 10] [--reference PROBE.json] [--out FILE.json]
 
-Issue 13's screening tool for pretraining recipes (`rzero pretrain-base --recipe FILE`): for each
-level it draws `--per-level` problems with seed 12345 (short levels necessarily overlap any corpus:
-level 1 has 162 distinct problems; this screens recipes, it is not the held-out evaluation) and
-reports greedy accuracy, pass@1 and maj@k at `--temperature` (R-Zero votes at 1.0), the share of
-problems in R-Zero's band (p_hat in [0.3, 0.7]), how often the majority is right in that band (the
-pseudo-label accuracy R-Zero would train on), and the share of greedy answers that show worked
-steps. Then the Challenger's validity and the levels it poses. Prints a JSON record and a table.
+The screening tool for pretraining recipes (`rzero pretrain-base --recipe FILE`): for each level it
+draws `--per-level` problems with seed 12345 (short levels necessarily overlap any corpus: level 1
+has few distinct problems; this screens recipes, it is not the held-out evaluation) and reports
+greedy accuracy, pass@1 and maj@k at `--temperature` (R-Zero votes at 1.0), the share of problems in
+R-Zero's band (p_hat in [0.3, 0.7]) and how often the majority is right there (the pseudo-label
+accuracy R-Zero would train on). Then habit and skill: the share of greedy answers and of sampled
+answers that work the problem out, and the accuracy of those that do. Then the Challenger's validity
+and the levels it poses.
+
+Issue 21's screen, printed as `screen`: maj@k - greedy >= 0.25 over all levels; in-band majority
+right >= 0.8; and, given `--reference` (the probe record of the model to keep the skill of, e.g.
+the first default), sampled worked answers right within 0.10 of the reference's at levels 1..5.
+Prints a JSON record and a table.
 """
 
 from __future__ import annotations
@@ -20,36 +26,68 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from rzero.domains.arithmetic import OPERATORS, ArithmeticDomain, make_heldout, shows_work
-from rzero.evaluate import question_validity, score_problems
+from rzero.domains.arithmetic import OPERATORS, ArithmeticDomain, make_heldout
+from rzero.evaluate import question_validity, score_problems, summarize
 from rzero.generation import HFGenerator, set_threads
 from rzero.voting import in_band
 
 
-def level_figures(results: list, votes: int) -> dict:
-    """Greedy, pass@1, maj@k, band share, in-band majority accuracy and worked share of one level."""
+def level_figures(results: list) -> dict:
+    """Greedy, pass@1, maj@k, band share, in-band majority accuracy, habit and skill of one level."""
     band = [r for r in results if in_band(r.p_hat, delta=0.2)]
-    n = len(results)
+    figures = summarize(results)
+    level = next(iter(figures.accuracy_by_difficulty))
+
+    def rounded(value):
+        return None if value is None else round(value, 3)
+
     return {
-        "greedy": round(sum(r.greedy_correct for r in results) / n, 3),
-        "pass1": round(sum(sum(r.sampled_correct) for r in results) / (n * votes), 3),
-        "maj": round(sum(r.majority_correct for r in results) / n, 3),
-        "band": round(len(band) / n, 3),
-        "band_label_accuracy": round(sum(r.majority_correct for r in band) / len(band), 3) if band else None,
-        "greedy_worked": round(sum(shows_work(r.greedy_completion) for r in results) / n, 3),
+        "greedy": rounded(figures.greedy_accuracy),
+        "pass1": rounded(figures.pass1_accuracy),
+        "maj": rounded(figures.majority_accuracy),
+        "band": round(len(band) / len(results), 3),
+        "band_label_accuracy": rounded(sum(r.majority_correct for r in band) / len(band)) if band else None,
+        "greedy_worked": rounded(figures.worked_share_by_difficulty[level]),
+        "greedy_worked_right": rounded(figures.worked_accuracy_by_difficulty[level]),
+        "sampled_worked": rounded(figures.sampled_worked_share_by_difficulty[level]),
+        "sampled_worked_right": rounded(figures.sampled_worked_accuracy_by_difficulty[level]),
     }
+
+
+def screen(results: list, by_level: dict, reference: dict | None) -> dict:
+    """Issue 21's screen: maj - greedy over all levels, in-band majority accuracy over all levels,
+    and the sampled worked accuracy's shortfall against `reference` (a probe record) at levels 1..5."""
+    figures = summarize(results)
+    band = [r for r in results if in_band(r.p_hat, delta=0.2)]
+    out = {
+        "maj_minus_greedy": round(figures.majority_accuracy - figures.greedy_accuracy, 3),
+        "in_band_majority_right": round(sum(r.majority_correct for r in band) / len(band), 3) if band else None,
+    }
+    out["maj_minus_greedy_at_least_0.25"] = out["maj_minus_greedy"] >= 0.25
+    out["in_band_majority_right_at_least_0.8"] = (out["in_band_majority_right"] or 0) >= 0.8
+    if reference:
+        shortfall = {}
+        for level in ("1", "2", "3", "4", "5"):
+            mine = by_level.get(level, {}).get("sampled_worked_right")
+            theirs = reference["by_level"].get(level, {}).get("sampled_worked_right")
+            if mine is not None and theirs is not None:
+                shortfall[level] = round(theirs - mine, 3)
+        out["sampled_worked_right_shortfall_vs_reference"] = shortfall
+        out["skill_within_0.10_of_reference_at_levels_1_5"] = bool(shortfall) and max(shortfall.values()) <= 0.10
+    return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
-    parser.add_argument("--operators", default="+-", help="operators to draw, e.g. +- or +-*")
-    parser.add_argument("--levels", default="1-10", help="first-last level")
-    parser.add_argument("--per-level", type=int, default=40)
+    parser.add_argument("--operators", default="+-*", help="operators to draw, e.g. +- or +-*")
+    parser.add_argument("--levels", default="1-8", help="first-last level")
+    parser.add_argument("--per-level", type=int, default=32)
     parser.add_argument("--votes", type=int, default=10)
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the votes")
     parser.add_argument("--max-new-tokens", type=int, default=320)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--reference", help="a probe record (JSON) whose sampled worked accuracy to compare")
     parser.add_argument("--out", help="write the JSON record here too")
     args = parser.parse_args()
     operators = tuple(args.operators)
@@ -76,7 +114,8 @@ def main() -> int:
         temperature=args.temperature,
         max_new_tokens=args.max_new_tokens,
     )
-    by_level = {str(lv): level_figures([r for r in results if r.difficulty == lv], args.votes) for lv in levels}
+    by_level = {str(lv): level_figures([r for r in results if r.difficulty == lv]) for lv in levels}
+    reference = json.loads(Path(args.reference).read_text()) if args.reference else None
     record = {
         "benchmark": "pretrain_probe",
         "model": args.model,
@@ -85,19 +124,20 @@ def main() -> int:
         "votes_per_question": args.votes,
         "temperature": args.temperature,
         "by_level": by_level,
+        "screen": screen(results, by_level, reference),
         "challenger": asdict(question_validity(generator, domain, samples=300)),
         "wall_seconds": round(time.time() - started, 1),
     }
     if args.out:
         Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps(record))
-    print("\n| level | greedy | pass@1 | maj | band | band label acc | greedy worked |\n|---|---|---|---|---|---|---|")
+    columns = list(next(iter(by_level.values())))
+    print("\n| level | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
     for level, f in by_level.items():
-        label = "-" if f["band_label_accuracy"] is None else f"{f['band_label_accuracy']:.2f}"
-        print(
-            f"| {level} | {f['greedy']:.2f} | {f['pass1']:.2f} | {f['maj']:.2f} | {f['band']:.2f} | {label} "
-            f"| {f['greedy_worked']:.2f} |"
-        )
+        cells = ["-" if f[c] is None else f"{f[c]:.2f}" for c in columns]
+        print(f"| {level} | " + " | ".join(cells) + " |")
+    print(json.dumps(record["screen"]))
     return 0
 
 

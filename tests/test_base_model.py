@@ -13,7 +13,7 @@ from transformers import AutoTokenizer
 
 from rzero.domains.arithmetic import ArithmeticDomain, level_spec, sample_problem
 from rzero.generation import HFGenerator, Sampling, embedded_base_path
-from rzero.pretrain import CARD_FIGURES_BEGIN, CARD_FIGURES_END
+from rzero.modelcard import CARD_FIGURES_BEGIN, CARD_FIGURES_END, phase_records
 
 BASE = embedded_base_path()
 RESULTS = Path(__file__).parents[1] / "benchmarks" / "results" / "base_model.json"
@@ -98,4 +98,20 @@ def test_model_card_matches_benchmark_json():
     for key, value in figures.items():
         assert results[key] == value, key
     record = json.loads((BASE / "pretrain_record.json").read_text())
-    assert f"{record['parameters']:,} parameters" in card and f"seed {record['config']['seed']}" in card
+    assert f"{record['parameters']:,} parameters" in card
+    for phase in phase_records(record):
+        assert f"seed {phase['config']['seed']}, {phase['config']['steps']} steps" in card
+
+
+def test_shipped_model_is_what_its_recipe_records():
+    """The shipped recipe file and the shipped model's pretraining record agree phase by phase, and the
+    record names the weights each continued phase started from."""
+    from dataclasses import asdict
+
+    from rzero.pretrain import EMBEDDED_RECIPE, load_recipe
+
+    record = json.loads((BASE / "pretrain_record.json").read_text())
+    phases = phase_records(record)
+    recipe = [json.loads(json.dumps(asdict(cfg))) for cfg in load_recipe(EMBEDDED_RECIPE)]
+    assert [phase["config"] for phase in phases] == recipe
+    assert all("init" in phase for phase in phases[1:]) and "init" not in phases[0]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from rzero.domains import shows_work
 from rzero.evaluate import ProblemResult
 
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
@@ -18,20 +19,21 @@ def _load(name):
     return module
 
 
-def _result(greedy_ok, sampled, p_hat, majority_ok, completion):
+def _result(greedy_ok, sampled, p_hat, majority_ok, completion, sampled_worked=None):
+    worked = tuple(sampled_worked if sampled_worked is not None else [True] * len(sampled))
     return ProblemResult("1+2", "3", 1, "3", greedy_ok, tuple("3" for _ in sampled), tuple(sampled), "3", p_hat,
-                         majority_ok, completion)  # fmt: skip
+                         majority_ok, completion, shows_work(completion), worked)  # fmt: skip
 
 
-def test_level_figures_count_band_labels_and_worked_answers():
+def test_level_figures_count_band_labels_habit_and_skill():
     probe = _load("pretrain_probe")
     results = [
-        _result(True, [True, True, False, False], 0.5, True, "1+2=3\n\\boxed{3}"),
-        _result(False, [False, False, False, True], 0.5, False, "\\boxed{4}"),
+        _result(True, [True, True, False, False], 0.5, True, "1+2=3\n\\boxed{3}", [True, True, False, False]),
+        _result(False, [False, False, False, True], 0.5, False, "\\boxed{4}", [False, False, False, True]),
         _result(True, [True, True, True, True], 1.0, True, "1+2=3\n\\boxed{3}"),
-        _result(False, [False] * 4, 0.25, False, "\\boxed{9}"),
+        _result(False, [False] * 4, 0.25, False, "\\boxed{9}", [False] * 4),
     ]
-    f = probe.level_figures(results, votes=4)
+    f = probe.level_figures(results)
     assert f == {
         "greedy": 0.5,
         "pass1": round(7 / 16, 3),
@@ -39,45 +41,90 @@ def test_level_figures_count_band_labels_and_worked_answers():
         "band": 0.5,
         "band_label_accuracy": 0.5,
         "greedy_worked": 0.5,
+        "greedy_worked_right": 1.0,
+        "sampled_worked": round(7 / 16, 3),
+        "sampled_worked_right": 1.0,
     }
+    screen = probe.screen(results, {"1": f}, {"by_level": {"1": {"sampled_worked_right": 0.85}}})
+    assert screen["maj_minus_greedy"] == 0.0 and screen["in_band_majority_right"] == 0.5
+    assert screen["sampled_worked_right_shortfall_vs_reference"] == {"1": -0.15}
+    assert screen["skill_within_0.10_of_reference_at_levels_1_5"] is True
+    assert screen["maj_minus_greedy_at_least_0.25"] is False
 
 
 def _variant(runs):
-    """A `variants` entry from per-seed greedy accuracies and iteration-1 pseudo-label accuracies."""
+    """A `variants` entry from per-seed greedy accuracies and pseudo-label accuracies (iterations 1, 2)."""
     acc = [r[0] for r in runs]
     by_iter = list(zip(*acc, strict=True))
     se = _load("self_evolution")
+    iterations = [
+        {
+            "accuracy_by_difficulty": {"1": 0.9, "2": 0.55, "3": 0.2},
+            "worked_share_by_difficulty": {"1": 1.0, "2": 0.5, "3": 0.2 + 0.4 * k},
+            "worked_accuracy_by_difficulty": {"1": 0.9, "2": 0.8, "3": 0.5 + 0.1 * k},
+        }
+        for k in range(3)
+    ]
+    runs_ = [{"iterations": iterations} for _ in runs]
     return {
         "accuracy_by_iteration": acc,
         "pseudo_label_accuracy": [[r[1], r[1]] for r in runs],
         "curriculum_mean_difficulty": [[4.0, 4.5] for _ in runs],
         "mean_accuracy_by_iteration": [se.mean_std(list(v))[0] for v in by_iter],
         "std_accuracy_by_iteration": [se.mean_std(list(v))[1] for v in by_iter],
-        "runs": [{"iterations": [{"accuracy_by_difficulty": {"1": 0.9, "2": 0.55, "3": 0.2}}]}],
+        "habit_and_skill": se.habit_and_skill(runs_),
+        "runs": runs_,
     }
 
 
-def test_issue_13_gates_from_seed_means():
+def test_issue_21_gates_from_seed_means():
     se = _load("self_evolution")
     variants = {
-        "rzero": _variant([([0.40, 0.45, 0.52], 0.7), ([0.40, 0.46, 0.50], 0.6)]),
-        "base_challenger": _variant([([0.40, 0.44, 0.47], 0.6), ([0.40, 0.43, 0.46], 0.6)]),
-        "oracle_labels": _variant([([0.40, 0.50, 0.54], 1.0), ([0.40, 0.50, 0.56], 1.0)]),
+        "rzero": _variant([([0.30, 0.45, 0.52], 0.85), ([0.30, 0.46, 0.50], 0.8)]),
+        "base_challenger": _variant([([0.30, 0.44, 0.47], 0.6), ([0.30, 0.43, 0.46], 0.6)]),
+        "oracle_labels": _variant([([0.30, 0.50, 0.54], 1.0), ([0.30, 0.50, 0.56], 1.0)]),
     }
     t = se.check_targets(variants)
-    assert t["oracle_labels_gain_after_last_iteration"] == pytest.approx(0.15)
-    assert t["gate1_oracle_gain_at_least_0.15"] is True
-    assert t["rzero_gain_after_last_iteration"] == pytest.approx(0.11)
-    assert t["rzero_gain_at_least_0.10"] is True
-    assert t["rzero_pseudo_label_accuracy_at_iteration_1"] == pytest.approx(0.65)
+    assert t["oracle_labels_gain_after_last_iteration"] == pytest.approx(0.25)
+    assert t["gate1_oracle_gain_at_least_rzero_gain"] is True
+    assert t["rzero_gain_after_last_iteration"] == pytest.approx(0.21)
+    assert t["rzero_gain_at_least_0.20"] is True
+    assert t["rzero_in_band_pseudo_label_accuracy_by_iteration"] == [0.825, 0.825]
+    assert t["in_band_pseudo_label_accuracy_at_least_0.8_every_iteration"] is True
     assert t["rzero_minus_base_challenger_at_last_iteration"] == pytest.approx(0.045)
     assert t["rzero_beats_base_challenger_by_more_than_spread"] is True  # spread: std of 0.52, 0.50
     assert t["curriculum_difficulty_rises"] is True
-    variants["rzero"] = _variant([([0.40, 0.45, 0.40], 0.5), ([0.40, 0.46, 0.60], 0.5)])
+    assert t["rzero_skill_at_hardest_levels"]["3"] == {
+        "first_iteration": 0,
+        "first": 0.5,
+        "last_iteration": 2,
+        "last": 0.7,
+        "change": 0.2,
+    }
+    variants["rzero"] = _variant([([0.40, 0.45, 0.40], 0.5), ([0.40, 0.46, 0.60], 0.9)])
     t = se.check_targets(variants)
     assert t["rzero_beats_base_challenger_by_more_than_spread"] is False  # +0.035 inside a 0.14 spread
-    assert t["pseudo_label_accuracy_at_least_0.6_at_iteration_1"] is False
+    assert t["in_band_pseudo_label_accuracy_at_least_0.8_every_iteration"] is False  # 0.7 on average
+    assert t["gate1_oracle_gain_at_least_rzero_gain"] is True and t["rzero_gain_at_least_0.20"] is False
     assert se.frontier_levels(variants, count=2) == ["2", "3"]
+
+
+def test_habit_and_skill_pool_answers_over_seeds():
+    """Skill pooled over seeds weighs each seed by its worked answers: (0.5 * 1.0 + 0.1 * 0.0) / 0.6."""
+    se = _load("self_evolution")
+
+    def run(habit, skill):
+        return {"iterations": [{
+            "accuracy_by_difficulty": {"7": habit * (skill or 0)},
+            "worked_share_by_difficulty": {"7": habit},
+            "worked_accuracy_by_difficulty": {"7": skill},
+        }]}  # fmt: skip
+
+    table = se.habit_and_skill([run(0.5, 1.0), run(0.1, 0.0)])["by_iteration"][0]["by_difficulty"]["7"]
+    assert table == {"accuracy": 0.25, "habit": 0.3, "skill": round(0.5 / 0.6, 4)}
+    assert se.habit_and_skill([run(0.0, None)])["by_iteration"][0]["by_difficulty"]["7"]["skill"] is None
+    lines = se.habit_skill_table({"rzero": {"habit_and_skill": se.habit_and_skill([run(0.5, 1.0)])}})
+    assert lines[-1] == "| rzero | 0 | 0.50 (0.50 · 1.00) |"
 
 
 def test_worked_share_reads_greedy_completions(tmp_path):

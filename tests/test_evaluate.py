@@ -37,6 +37,8 @@ def test_score_and_summarize():
     assert fig.majority_accuracy == pytest.approx(2 / 3)
     assert fig.band_fraction == pytest.approx(2 / 3)  # p_hat 0.4 and 0.5 are in the paper's band, 1.0 is not
     assert summarize(results, band_delta=0.05).band_fraction == pytest.approx(1 / 3)
+    assert fig.band_majority_accuracy == pytest.approx(1 / 2)  # of the two in the band, 2*3+1's majority is right
+    assert summarize(results[:1]).band_majority_accuracy is None  # nothing in the band
     assert fig.accuracy_by_difficulty == {"1": 1.0, "2": 0.5}
     data = fig.to_json()  # the JSON key names the k of maj@k, as results files always had it
     assert data["maj10_accuracy"] == pytest.approx(2 / 3) and "majority_accuracy" not in data
@@ -46,7 +48,13 @@ def test_summarize_without_samples():
     results = score_problems(ScriptedGenerator(script), D, PROBLEMS, votes_per_question=0)
     fig = summarize(results)
     assert fig.pass1_accuracy is None and fig.greedy_accuracy == pytest.approx(2 / 3)
-    assert set(fig.to_json()) == {"problems", "greedy_accuracy", "accuracy_by_difficulty"}
+    assert set(fig.to_json()) == {
+        "problems",
+        "greedy_accuracy",
+        "accuracy_by_difficulty",
+        "worked_share_by_difficulty",
+        "worked_accuracy_by_difficulty",
+    }
 
 
 def test_question_validity():
@@ -171,3 +179,34 @@ def test_math_benchmarks_in_the_evaluation_stage(tmp_path):
     from rzero.records import EvaluateMetrics
 
     assert EvaluateMetrics.from_json(data) == metrics
+
+
+def test_habit_and_skill_split_accuracy_by_whether_the_answer_works_it_out():
+    """Hand-made vectors: per level, the share of answers that work the problem out and their accuracy."""
+    from rzero.evaluate import work_by_difficulty
+
+    habit, skill = work_by_difficulty(
+        [(1, True, True), (1, True, False), (1, False, False), (1, False, True), (2, False, False), (3, True, True)]
+    )
+    assert habit == {"1": 0.5, "2": 0.0, "3": 1.0}
+    assert skill == {"1": 0.5, "2": None, "3": 1.0}
+
+
+def test_summarize_reports_habit_and_skill_of_greedy_and_sampled_answers():
+    def hasty_or_worked(prompt, i):
+        question = prompt.split("\n")[0][len("Problem: ") :]
+        if question == "1+1":  # greedy (i = 0) works it out and is right; samples: hasty and wrong at odd i
+            return "1+1=2\n\\boxed{2}" if i % 2 == 0 else "\\boxed{5}"
+        return "\\boxed{7}" if i == 0 else "2*3=6;6+1\n6+1=7\n\\boxed{8}"  # hasty right greedy; worked wrong
+
+    results = score_problems(ScriptedGenerator(hasty_or_worked), D, PROBLEMS[:2], votes_per_question=4)
+    assert [r.greedy_worked for r in results] == [True, False]
+    assert results[0].sampled_worked == (True, False, True, False)
+    fig = summarize(results)
+    assert fig.worked_share_by_difficulty == {"1": 1.0, "2": 0.0}
+    assert fig.worked_accuracy_by_difficulty == {"1": 1.0, "2": None}
+    assert fig.sampled_worked_share_by_difficulty == {"1": 0.5, "2": 0.75}
+    assert fig.sampled_worked_accuracy_by_difficulty == {"1": 1.0, "2": 0.0}
+    from rzero.records import Figures
+
+    assert Figures.from_json(fig.to_json()) == fig

@@ -8,7 +8,8 @@ import torch
 from safetensors.torch import load_file
 
 from rzero.domains.arithmetic import ArithmeticDomain
-from rzero.pretrain import PretrainConfig, corpus_documents, learning_rate, token_batches, train, write_model_card
+from rzero.modelcard import write_model_card
+from rzero.pretrain import PretrainConfig, corpus_documents, learning_rate, token_batches, train
 
 TINY = dict(
     documents=600,
@@ -156,10 +157,10 @@ def test_recipe_file_reproduces_the_issue_13_candidate(tmp_path):
     from rzero.pretrain import load_recipe
 
     recipe = Path(__file__).parents[1] / "src" / "rzero" / "configs" / "pretrain" / "elicitation_c1.json"
-    cfg = load_recipe(recipe, seed=4)
+    [cfg] = load_recipe(recipe, seed=4)
     assert cfg.operators == ("+", "-") and cfg.seed == 4 and cfg.rope_theta == 1e9
     assert cfg.worked_fraction[10] == 0.3 and cfg.posing_level_weights[1] == 2.0
-    d4 = load_recipe(recipe.with_name("elicitation_d4.json"))
+    [d4] = load_recipe(recipe.with_name("elicitation_d4.json"))
     assert d4.heldout_levels == tuple(range(1, 9)) and d4.rope_theta == 10000.0 and d4.operators == ("+", "-")
     bad = tmp_path / "bad.json"
     bad.write_text('{"worked_fraction": {"3": 1.5}}')
@@ -208,3 +209,71 @@ def test_default_recipe_corpus_is_the_shipped_models():
     heldout = {p.question for p in ArithmeticDomain().heldout()}
     text = "\n".join(corpus_documents(PretrainConfig(documents=3000), exclude=heldout))
     assert hashlib.sha256(text.encode()).hexdigest().startswith("eca220eb5dd5f809dbe9106f25312e38")
+
+
+def test_openers_and_scattered_hasty_answers_shape_the_corpus():
+    """Issue 21's recipe fields: each worked solution opens with one of the openers; an answer-only
+    document boxes the value of another problem of its level, not its own."""
+    from rzero.domains.arithmetic import evaluate
+
+    openers = ("Work:", "Steps:")
+    cfg = PretrainConfig(
+        documents=4000, seed=5, worked_fraction={3: 0.5}, hasty_answers="scattered", worked_openers=openers
+    )
+    solving = [d for d in corpus_documents(cfg, exclude=set()) if d.startswith("Problem: ")]
+    hasty = [d for d in solving if d.split("Solution:\n")[1].startswith("\\boxed")]
+    worked = [d for d in solving if d not in hasty]
+    assert {d.split("Solution:\n")[1].split("\n")[0] for d in worked} == set(openers)
+    questions = [d.split("Problem: ")[1].split("\n")[0] for d in hasty]
+    assert all(ArithmeticDomain().difficulty(q) == 3 for q in questions) and len(hasty) > 100
+    right = sum(d.endswith(f"{{{evaluate(q)}}}") for d, q in zip(hasty, questions, strict=True))
+    assert right < 0.2 * len(hasty)  # scattered: a guess, right only by chance
+    exact = PretrainConfig(documents=4000, seed=5, worked_fraction={3: 0.5})
+    hasty = [d for d in corpus_documents(exact, exclude=set()) if "Solution:\n\\boxed" in d]
+    assert all(d.endswith(f"{{{evaluate(d.split('Problem: ')[1].split(chr(10))[0])}}}") for d in hasty)
+    for bad in ({"worked_openers": ("two\nlines",)}, {"worked_openers": ("",)}, {"hasty_answers": "near"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            PretrainConfig(**bad)
+
+
+def test_a_two_phase_recipe_continues_the_first_phases_model(tmp_path):
+    """Phase 2 starts from phase 1's weights and tokenizer: the result equals training phase 1, then
+    continuing its model with --init; the record keeps both phases and the starting weights' hash."""
+    from rzero.pretrain import file_sha256, load_recipe, pretrain
+
+    second = {**TINY, "seed": 1, "steps": 3, "worked_openers": ["Work:"], "hasty_answers": "scattered"}
+    recipe = tmp_path / "two.json"
+    recipe.write_text(json.dumps({"phases": [TINY, {**second, "worked_fraction": {"2": 0.5}}]}))
+    phases = load_recipe(recipe)
+    assert len(phases) == 2 and phases[1].worked_openers == ("Work:",) and phases[1].worked_fraction == {2: 0.5}
+    record = pretrain(phases, tmp_path / "both", log_every=0)
+    train(phases[0], tmp_path / "first", log_every=0)
+    train(phases[1], tmp_path / "then", log_every=0, init=tmp_path / "first")
+    both, then = (load_file(tmp_path / x / "model.safetensors") for x in ("both", "then"))
+    assert all(torch.equal(both[k], then[k]) for k in both)
+    assert [len(r["config"]) > 0 for r in record["phases"]] == [True, True]
+    assert record["phases"][1]["init"] == {
+        "path": "phase 1",
+        "sha256": file_sha256(tmp_path / "first" / "model.safetensors"),
+    }
+    assert json.loads((tmp_path / "both" / "pretrain_record.json").read_text()) == json.loads(json.dumps(record))
+    wide = tmp_path / "wide.json"
+    wide.write_text(json.dumps({**TINY, "hidden_size": 64}))
+    with pytest.raises(ValueError, match="shape"):
+        train(load_recipe(wide)[0], tmp_path / "wide", log_every=0, init=tmp_path / "first")
+    for text, message in (('{"phases": []}', "non-empty"), ('{"phases": [{}, {"stepz": 1}]}', "phase 2.*stepz")):
+        recipe.write_text(text)
+        with pytest.raises(ValueError, match=message):
+            load_recipe(recipe)
+
+
+def test_pretrain_cli_refuses_seed_or_steps_on_a_multi_phase_recipe(tmp_path, capsys):
+    from rzero.cli import main
+
+    recipe = tmp_path / "two.json"
+    recipe.write_text(json.dumps({"phases": [TINY, TINY]}))
+    out = tmp_path / "model"
+    assert main(["pretrain-base", "--out", str(out), "--recipe", str(recipe), "--steps", "5"]) == 2
+    assert "one-phase" in capsys.readouterr().err and not out.exists()
+    assert main(["pretrain-base", "--out", str(out), "--init", str(tmp_path)]) == 2
+    assert "--init" in capsys.readouterr().err and not out.exists()

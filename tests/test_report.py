@@ -69,6 +69,9 @@ def fake_run(root, iterations=3, seed=0, hostile=False):
                 "evaluate": {
                     "problems": 640,
                     "greedy_accuracy": 0.6 + k / 100,
+                    "accuracy_by_difficulty": {"1": 1.0, "7": 0.1 * k},
+                    "worked_share_by_difficulty": {"1": 1.0, "7": 0.3 * k},
+                    "worked_accuracy_by_difficulty": {"1": 1.0, "7": None if k == 1 else 0.05 * k},
                     "accuracy_on_own_curriculum": 0.4,
                     "seconds": 9,
                 },
@@ -85,9 +88,22 @@ def test_report_writes_every_plot_and_a_self_contained_page(tmp_path):
     for name in PLOTS:
         assert (page.parent / f"{name}.png").stat().st_size > 5000
     text = page.read_text()
-    assert text.count("data:image/png;base64,") == len(PLOTS)
     assert "<script>alert" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "accuracy_drop" in text and ">b<" in text  # alerts shown, second run in the summary
+    assert (page.parent / "habit_skill.png").stat().st_size > 5000 and text.count("data:image/png") == len(PLOTS) + 1
+    assert "<td>0.30<br><small>0.90 &middot; 0.15</small></td>" in text  # iteration 3, level 7
+    assert "<small>0.30 &middot; -</small>" in text  # iteration 1: no worked answer at level 7
+
+
+def test_report_without_habit_figures_says_so(tmp_path):
+    run = fake_run(tmp_path / "a")
+    summary = json.loads((run / "summary.json").read_text())
+    for entry in summary["iterations"]:
+        for key in ("worked_share_by_difficulty", "worked_accuracy_by_difficulty"):
+            entry["evaluate"].pop(key, None)
+    atomic_write_json(run / "summary.json", summary)
+    text = build_report([run]).read_text()
+    assert "carry no habit and skill figures" in text and text.count("data:image/png") == len(PLOTS)
 
 
 def test_report_cli_errors_name_the_directory(tmp_path, capsys):

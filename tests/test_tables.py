@@ -63,3 +63,18 @@ def test_results_table_has_one_header_line_per_row_in_a_log(capsys, monkeypatch)
     row = next(line for line in lines if " 75/150 " in line)
     assert "0.500" in row and "0.800" in row and "4.30" in row and "350" in row
     assert len({len(line) for line in lines[1:]}) == 1  # every line of the table has one width
+
+
+def test_habit_and_skill_table_splits_accuracy_by_level(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")
+    evaluate = {
+        "problems": 512,
+        "greedy_accuracy": 0.5,
+        "accuracy_by_difficulty": {"3": 0.2, "7": 0.0},
+        "worked_share_by_difficulty": {"3": 0.25, "7": 0.0},
+        "worked_accuracy_by_difficulty": {"3": 0.8, "7": None},
+        "seconds": 1,
+    }
+    print_results(RunSummary.from_json({"config": {}, "iterations": [{"iteration": 0, "evaluate": evaluate}]}))
+    text = "\n".join(lines_of(capsys))
+    assert "share that works it out" in text and "0.20 (0.25·0.80)" in text and "0.00 (0.00·-)" in text

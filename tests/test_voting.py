@@ -96,6 +96,7 @@ def test_solver_votes_asks_each_question_m_times_in_one_call():
     assert [b.question for b in ballots] == ["1+1", "2*3"]
     assert ballots[0].answers == ("2", "2", "3", None) and ballots[0].vote.pseudo_label == "2"
     assert ballots[0].vote.p_hat == 0.5 and ballots[1].vote.pseudo_label == "5" and ballots[1].vote.p_hat == 0.75
+    assert ballots[0].completions == ("\\boxed{2}", "\\boxed{2}", "\\boxed{3}", "no answer")  # the texts themselves
     ((prompts, sampling),) = solver.calls
     assert prompts == [domain.solver_prompt("1+1"), domain.solver_prompt("2*3")]
     assert sampling == Sampling(samples_per_prompt=4, temperature=0.6, top_p=1.0, max_new_tokens=24)

@@ -205,20 +205,32 @@ def _cmd_sft(args: argparse.Namespace) -> int:
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
-    from rzero.pretrain import PretrainConfig, load_recipe, train
+    from rzero.pretrain import EMBEDDED_RECIPE, load_recipe, pretrain
 
     given = {"seed": args.seed, "steps": args.steps, "threads": args.threads}
     overrides = {k: v for k, v in given.items() if v is not None}
+    recipe = args.recipe or EMBEDDED_RECIPE
     try:
-        cfg = load_recipe(args.recipe, **overrides) if args.recipe else PretrainConfig(**overrides)
+        phases = load_recipe(recipe, **overrides)
     except ValueError as err:
         print(f"rzero pretrain-base: {err}", file=sys.stderr)
+        return 2
+    if len(phases) > 1 and (args.seed is not None or args.steps is not None):
+        print(
+            f"rzero pretrain-base: --seed and --steps apply to a one-phase recipe; {recipe} has "
+            f"{len(phases)} phases: set them in each phase",
+            file=sys.stderr,
+        )
         return 2
     out = args.out
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         print(f"rzero pretrain-base: {out} is not empty; pass --overwrite to replace it", file=sys.stderr)
         return 2
-    record = train(cfg, out)
+    try:
+        record = pretrain(phases, out, init=args.init)
+    except ValueError as err:  # a recipe whose shape does not fit the --init model
+        print(f"rzero pretrain-base: {err}", file=sys.stderr)
+        return 2
     print(json.dumps({k: record[k] for k in ("parameters", "tokens_seen", "final_loss", "wall_seconds")}))
     return 0
 
@@ -291,9 +303,16 @@ def _add_model_commands(sub) -> None:
     sf.add_argument("--overwrite", action="store_true")
     sf.set_defaults(func=_cmd_sft)
 
-    pt = sub.add_parser("pretrain-base", help="pretrain the embedded base model from scratch (CPU)")
+    pt = sub.add_parser(
+        "pretrain-base", help="pretrain a base model for the arithmetic domain (CPU); default: the embedded one"
+    )
     pt.add_argument("--out", type=output_folder, required=True, help="output folder")
-    pt.add_argument("--recipe", type=existing_file, help="JSON file of PretrainConfig fields (default: shipped)")
+    pt.add_argument(
+        "--recipe",
+        type=existing_file,
+        help='JSON recipe: PretrainConfig fields, or {"phases": [...]} (default: configs/pretrain/embedded.json)',
+    )
+    pt.add_argument("--init", type=model_folder, help="continue this model folder's weights and tokenizer")
     pt.add_argument("--seed", type=int)
     pt.add_argument("--steps", type=integer(1))
     pt.add_argument("--threads", type=integer(1))

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rzero.domains import Domain, Problem, load_problems
+from rzero.domains import Domain, Problem, load_problems, shows_work
 from rzero.generation import Generator, Sampling
 from rzero.records import CurriculumRow, EvaluateMetrics, Figures, QuestionValidity
 from rzero.voting import in_band, solver_votes
@@ -30,6 +30,8 @@ class ProblemResult:
     p_hat: float
     majority_correct: bool
     greedy_completion: str = ""  # the greedy text itself, for diagnostics (how the Solver answered)
+    greedy_worked: bool = False  # the greedy text works the problem out (`rzero.domains.shows_work`)
+    sampled_worked: tuple[bool, ...] = ()  # the same for each sampled text
 
 
 def _correct(domain: Domain, predicted: str | None, truth: str) -> bool:
@@ -70,6 +72,8 @@ def score_problems(
                 p_hat=vote.p_hat if vote else 0.0,
                 majority_correct=bool(vote) and _correct(domain, vote.pseudo_label, problem.answer),
                 greedy_completion=g[0].text,
+                greedy_worked=shows_work(g[0].text),
+                sampled_worked=tuple(shows_work(text) for text in ballot.completions) if ballot else (),
             )
         )
     return results
@@ -94,6 +98,8 @@ def summarize(results: Sequence[ProblemResult], band_delta: float = 0.25) -> Fig
     majority_accuracy (maj@k): share of problems whose majority answer is right.
     band_fraction: share of problems whose vote share p_hat is in the band (`voting.in_band`, the
     paper's delta by default): how much of the set a curriculum would keep.
+    band_majority_accuracy: share of those whose majority answer is right: the pseudo-label
+    accuracy a curriculum of these problems would train on.
     """
     by_level: dict[int, list[bool]] = defaultdict(list)
     for r in results:
@@ -103,14 +109,41 @@ def summarize(results: Sequence[ProblemResult], band_delta: float = 0.25) -> Fig
         greedy_accuracy=_mean([r.greedy_correct for r in results]),
         accuracy_by_difficulty={str(k): _mean(v) for k, v in sorted(by_level.items())},
     )
+    habit, skill = work_by_difficulty([(r.difficulty, r.greedy_worked, r.greedy_correct) for r in results])
+    figures.worked_share_by_difficulty, figures.worked_accuracy_by_difficulty = habit, skill
     k = len(results[0].sampled_answers) if results else 0
     if k:
         figures.votes_per_question = k
         figures.pass1_accuracy = _mean([c for r in results for c in r.sampled_correct])
         figures.majority_accuracy = _mean([r.majority_correct for r in results])
         figures.band_fraction = _mean([in_band(r.p_hat, band_delta) for r in results])
+        band = [r.majority_correct for r in results if in_band(r.p_hat, band_delta)]
+        figures.band_majority_accuracy = _mean(band) if band else None
         figures.mean_p_hat = _mean([r.p_hat for r in results])
+        answers = [
+            (r.difficulty, worked, right)
+            for r in results
+            for worked, right in zip(r.sampled_worked, r.sampled_correct, strict=True)
+        ]
+        habit, skill = work_by_difficulty(answers)
+        figures.sampled_worked_share_by_difficulty, figures.sampled_worked_accuracy_by_difficulty = habit, skill
     return figures
+
+
+def work_by_difficulty(answers: Sequence[tuple[int, bool, bool]]) -> tuple[dict, dict]:
+    """Habit and skill per difficulty, from (difficulty, works it out, right) per answer: the share
+    of answers that work the problem out, and the accuracy of those that do (None where none do).
+    A gain in accuracy splits into these two: answering with the steps more often (habit), and
+    getting the steps right (skill)."""
+    by_level: dict[int, list[tuple[bool, bool]]] = defaultdict(list)
+    for difficulty, worked, right in answers:
+        by_level[difficulty].append((worked, right))
+    habit, skill = {}, {}
+    for level, rows in sorted(by_level.items()):
+        worked = [right for shows, right in rows if shows]
+        habit[str(level)] = len(worked) / len(rows)
+        skill[str(level)] = _mean(worked) if worked else None
+    return habit, skill
 
 
 def question_validity(
@@ -157,7 +190,9 @@ def benchmark_figures(score, domain: Domain, cfg, metrics: EvaluateMetrics | Non
     for name in benchmark_names(cfg.benchmarks):
         problems, _, missing = load_benchmark(name, cfg.data_dir, cfg.problems)
         figures = summarize(score(problems, scorer_for(name, domain)))
-        figures.accuracy_by_difficulty = None
+        figures.accuracy_by_difficulty = None  # benchmarks have no levels: no per-level habit or skill either
+        figures.worked_share_by_difficulty = figures.worked_accuracy_by_difficulty = None
+        figures.sampled_worked_share_by_difficulty = figures.sampled_worked_accuracy_by_difficulty = None
         figures.rows_without_gold = len(missing)
         metrics.benchmarks[name] = figures
 

@@ -24,9 +24,11 @@ and `solution_style`. With none of them set the corpus is exactly the shipped mo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,15 +42,16 @@ from rzero.domains import Problem
 from rzero.domains.arithmetic import (
     OPERATORS,
     PRETRAIN_LEVELS,
+    SLIP_OFFSETS,
     ArithmeticDomain,
     level_spec,
     make_heldout,
     sample_problem,
 )
 
+EMBEDDED_RECIPE = Path(__file__).parent / "configs" / "pretrain" / "embedded.json"  # the shipped model's recipe
 EOS = "<|endoftext|>"  # also the beginning-of-text token, as in GPT-2
 PAD = "<|pad|>"
-SLIP_OFFSETS = (-10, -2, -1, 1, 2, 10)
 
 
 @dataclass
@@ -78,6 +81,15 @@ class PretrainConfig:
     # format); "running": one `a op b = r` line per operation, the rest never rewritten (measured in
     # issue 13: a 3M model never learns to find the k-th operand that way)
     solution_style: Literal["rewrite", "running"] = "rewrite"
+    # the boxed number of an answer-only document: "exact", the question's value (issue 13's D3/D4:
+    # the model learnt to guess near the result and the guessing leaked into its worked steps), or
+    # "scattered", the value of another problem of the same level (nothing to learn from it, so a
+    # hasty answer is a guess whose errors scatter: issue 21)
+    hasty_answers: Literal["exact", "scattered"] = "exact"
+    # lines a worked solution may open with, one drawn uniformly per document (empty: none). Several
+    # equivalent openers with distinct first tokens split the worked mass at the first token, so that
+    # greedy decoding takes the one hasty path even where most documents work the problem out
+    worked_openers: tuple[str, ...] = ()
     tokenizer_vocab_size: int = 320
     # model (Llama architecture)
     hidden_size: int = 256
@@ -107,6 +119,12 @@ class PretrainConfig:
             raise ValueError(f"operators must be a non-empty subset of {OPERATORS}, got {self.operators}")
         if self.solution_style not in ("rewrite", "running"):
             raise ValueError(f"solution_style must be 'rewrite' or 'running', got {self.solution_style!r}")
+        if self.hasty_answers not in ("exact", "scattered"):
+            raise ValueError(f"hasty_answers must be 'exact' or 'scattered', got {self.hasty_answers!r}")
+        if any(not isinstance(o, str) or not o.strip() or "\n" in o or "\\boxed" in o for o in self.worked_openers):
+            raise ValueError(
+                f"worked_openers must be non-empty one-line texts without \\boxed, got {self.worked_openers}"
+            )
         if any(not 0.0 <= v <= 1.0 for v in self.worked_fraction.values()):
             raise ValueError(f"worked_fraction values must be in [0, 1], got {self.worked_fraction}")
         if not 0.0 <= self.slip_fraction <= 1.0:
@@ -115,30 +133,42 @@ class PretrainConfig:
             raise ValueError(f"posing_fraction must be in [0, 1], got {self.posing_fraction}")
 
 
-def load_recipe(path: str | Path, **overrides) -> PretrainConfig:
-    """A PretrainConfig from a JSON recipe file (field -> value; level-keyed fields may use string
-    keys, as JSON must), then `overrides`. Unknown fields and bad values raise ValueError naming the
-    field and the file."""
+def load_recipe(path: str | Path, **overrides) -> list[PretrainConfig]:
+    """The phases of a JSON recipe file: an object of PretrainConfig fields (one phase), or
+    `{"phases": [object, ...]}`, where each phase after the first continues the previous phase's
+    model (tokenizer and weights) on its own corpus and schedule. Level-keyed fields may use string
+    keys, as JSON must; `overrides` apply to every phase. Unknown fields and bad values raise
+    ValueError naming the field, the phase and the file."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"recipe {path}: cannot read it as JSON ({err})") from err
+    if isinstance(data, dict) and set(data) == {"phases"}:
+        phases = data["phases"]
+        if not isinstance(phases, list) or not phases:
+            raise ValueError(f"recipe {path}: 'phases' must be a non-empty list of objects")
+        return [_phase_config(phase, f"recipe {path}, phase {n}", overrides) for n, phase in enumerate(phases, 1)]
+    return [_phase_config(data, f"recipe {path}", overrides)]
+
+
+def _phase_config(data, where: str, overrides: dict) -> PretrainConfig:
     if not isinstance(data, dict):
-        raise ValueError(f"recipe {path}: expected a JSON object of PretrainConfig fields")
+        raise ValueError(f"{where}: expected a JSON object of PretrainConfig fields")
     known = set(PretrainConfig.__dataclass_fields__)
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ValueError(f"recipe {path}: unknown fields {unknown}")
+        raise ValueError(f"{where}: unknown fields {unknown}")
+    data = dict(data)
     try:
         for name in ("level_weights", "posing_level_weights", "worked_fraction"):
             if name in data:
                 data[name] = {int(level): float(value) for level, value in data[name].items()}
-        for name in ("operators", "heldout_levels"):
+        for name in ("operators", "heldout_levels", "worked_openers"):
             if name in data:
                 data[name] = tuple(data[name])
         return PretrainConfig(**{**data, **overrides})
     except (TypeError, ValueError, AttributeError) as err:
-        raise ValueError(f"recipe {path}: {err}") from err
+        raise ValueError(f"{where}: {err}") from err
 
 
 def corpus_documents(cfg: PretrainConfig, exclude: set[str]) -> list[str]:
@@ -163,12 +193,13 @@ def corpus_documents(cfg: PretrainConfig, exclude: set[str]) -> list[str]:
         if pose:
             docs.append(domain.posing_document(question))
         elif cfg.worked_fraction and rng.random() >= cfg.worked_fraction.get(level, 1.0):
-            docs.append(domain.answer_only_document(question))
-        elif rng.random() < cfg.slip_fraction:
-            slip = (rng.randrange(level), rng.choice(SLIP_OFFSETS))
-            docs.append(domain.solving_document(question, slip, cfg.solution_style))
+            scattered = cfg.hasty_answers == "scattered"
+            guess = sample_problem(rng, level_spec(level, cfg.operators))[1] if scattered else None
+            docs.append(domain.answer_only_document(question, guess))
         else:
-            docs.append(domain.solving_document(question, style=cfg.solution_style))
+            slip = (rng.randrange(level), rng.choice(SLIP_OFFSETS)) if rng.random() < cfg.slip_fraction else None
+            opener = rng.choice(cfg.worked_openers) if cfg.worked_openers else ""
+            docs.append(domain.solving_document(question, slip, cfg.solution_style, opener))
     return docs
 
 
@@ -272,15 +303,42 @@ def excluded_questions(cfg: PretrainConfig) -> set[str]:
     return excluded
 
 
-def train(cfg: PretrainConfig, out_dir: Path, log_every: int = 50) -> dict:
-    """Build corpus, tokenizer and model, train, save to `out_dir`; returns the training record."""
+def _starting_point(cfg: PretrainConfig, docs: list[str], init: Path | None):
+    """A new tokenizer and a freshly initialised model, or (continued pretraining) the tokenizer and
+    weights of the model folder `init`, whose architecture the recipe's fields must then match."""
+    if init is None:
+        tokenizer = build_tokenizer(docs[:20_000], cfg.tokenizer_vocab_size)
+        return tokenizer, build_model(cfg, tokenizer)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(init)
+    model = LlamaForCausalLM.from_pretrained(init, dtype=torch.float32)
+    shape = model.config
+    mine = (cfg.hidden_size, cfg.intermediate_size, cfg.layers, cfg.attention_heads)
+    theirs = (shape.hidden_size, shape.intermediate_size, shape.num_hidden_layers, shape.num_attention_heads)
+    if mine != theirs:
+        raise ValueError(
+            f"continued pretraining from {init}: its shape (hidden, MLP, layers, heads) {theirs} "
+            f"is not the recipe's {mine}"
+        )
+    return tokenizer, model
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def train(cfg: PretrainConfig, out_dir: Path, log_every: int = 50, init: Path | None = None) -> dict:
+    """Build corpus, tokenizer and model (or continue the model in `init`), train, save to
+    `out_dir`; returns the training record."""
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     started = time.time()
     docs = corpus_documents(cfg, exclude=excluded_questions(cfg))
-    tokenizer = build_tokenizer(docs[:20_000], cfg.tokenizer_vocab_size)
+    tokenizer, model = _starting_point(cfg, docs, init)
     ids = [row + [tokenizer.eos_token_id] for row in tokenizer(docs)["input_ids"]]
-    model = build_model(cfg, tokenizer)
     params = sum(p.numel() for p in model.parameters())
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
@@ -326,6 +384,7 @@ def train(cfg: PretrainConfig, out_dir: Path, log_every: int = 50) -> dict:
     tokenizer.save_pretrained(out_dir)
     record = {
         "config": asdict(cfg),
+        **({"init": {"path": str(init), "sha256": file_sha256(init / "model.safetensors")}} if init else {}),
         "parameters": params,
         "vocab_size": len(tokenizer),
         "corpus_documents": len(docs),
@@ -340,120 +399,31 @@ def train(cfg: PretrainConfig, out_dir: Path, log_every: int = 50) -> dict:
     return record
 
 
-CARD_FIGURES_BEGIN = "<!-- figures:begin -->"
-CARD_FIGURES_END = "<!-- figures:end -->"
-
-
-def write_model_card(model_dir: Path, figures: dict) -> Path:
-    """Write `README.md` (the model card) into `model_dir` from its pretraining record and `figures`.
-
-    The figures go in twice: a table for people and a JSON block between markers, which the tests
-    compare with benchmarks/results/base_model.json.
-    """
-    record = json.loads((model_dir / "pretrain_record.json").read_text())
-    cfg = record["config"]
-    weights = ", ".join(f"level {k}: {v}" for k, v in cfg["level_weights"].items())
-    posing = ", ".join(f"level {k}: {v}" for k, v in cfg.get("posing_level_weights", {}).items()) or "the same"
-    worked = cfg.get("worked_fraction", {})
-    worked_text = (
-        "; at each level the share of solving documents that show the worked steps is "
-        + ", ".join(f"{k}: {v}" for k, v in worked.items())
-        + " (the rest give `\\boxed{answer}` alone, as a hasty text does; unlisted levels: all worked)"
-        if worked
-        else ""
-    )
-    operators = " ".join(cfg.get("operators", ["+", "-", "*"]))
-    heldout_levels = sorted(int(k) for k in figures["accuracy_by_difficulty"])
-    level_range = f"{heldout_levels[0]}..{heldout_levels[-1]}"
-    votes = figures["votes_per_question"]
-    top_level = max(int(k) for k in cfg["level_weights"])
-    rows = "\n".join(
-        f"| {key} | {figures[key]:.3f} |"
-        for key in ("greedy_accuracy", "pass1_accuracy", "maj10_accuracy", "band_fraction", "question_validity")
-    )
-    levels = " | ".join(f"{v:.2f}" for v in figures["accuracy_by_difficulty"].values())
-    header = " | ".join(figures["accuracy_by_difficulty"])
-    card = f"""---
-library_name: transformers
-pipeline_tag: text-generation
-tags: [rzero, r-zero, arithmetic, tiny, llama]
----
-# rzero embedded base model
-
-A tiny Llama-architecture causal LM ({record["parameters"]:,} parameters, vocabulary {record["vocab_size"]})
-pretrained from scratch on CPU by `rzero pretrain-base`. It is the starting point of `rzero run`: one model
-that can both *pose* arithmetic problems (Challenger prompt) and *solve* them with a scratchpad (Solver
-prompt). It is deliberately imperfect on harder and longer problems, which is the room R-Zero's
-Challenger-Solver loop has to find and fill without human data.
-
-## Architecture
-
-hidden size {cfg["hidden_size"]}, {cfg["layers"]} layers, {cfg["attention_heads"]} heads,
-MLP {cfg["intermediate_size"]}, tied embeddings, {cfg["max_positions"]} positions, RoPE theta
-{cfg.get("rope_theta", 10000.0):g}. Tokenizer: byte-level BPE
-built with `tokenizers` ({record["vocab_size"]} tokens, digits always single tokens); `<|endoftext|>` starts
-every text and ends every document; `<|pad|>` pads.
-
-## Corpus recipe
-
-{record["corpus_documents"]:,} documents from `rzero.domains.arithmetic` (seed {cfg["seed"]}):
-{cfg["posing_fraction"]:.0%} posing documents (`Pose a new arithmetic problem.` then
-`<question>...</question>`), the rest solving documents (`Problem: ...` / `Solution:` then one reduction per
-line and `\\boxed{{answer}}`; {cfg.get("slip_fraction", 0.0):.0%} of them with one slip: a step result off by
-one of {list(SLIP_OFFSETS)}, carried through to a wrong boxed answer).
-Difficulty = number of operations; solving documents drawn with level weights {weights}{worked_text};
-posing documents with level weights {posing}. Operands 1..9, operators {operators}, every partial
-result within +-99. The {figures["heldout_problems"]} held-out problems (levels {level_range})
-are excluded from the corpus.
-
-## Training
-
-seed {cfg["seed"]}, {cfg["steps"]} steps of about {cfg["tokens_per_step"]} tokens ({record["tokens_seen"]:,}
-tokens seen), AdamW (betas 0.9/0.95, weight decay {cfg["weight_decay"]}), learning rate {cfg["learning_rate"]}
-with {cfg["warmup_steps"]} warm-up steps and cosine decay to {cfg["min_learning_rate"]}, gradient clip 1.0,
-{cfg["threads"]} CPU threads, torch {record["torch_version"]}. Final loss {record["final_loss"]:.4f}.
-Wall time {record["wall_seconds"] / 60:.1f} minutes.
-
-Reproduce: `rzero pretrain-base --out DIR --seed {cfg["seed"]}` then
-`python benchmarks/base_model.py --model DIR --update-card`.
-
-## Figures on the held-out set
-
-{figures["heldout_problems"]} problems, levels {level_range} (levels above
-{top_level} are beyond pretraining). Greedy decoding for accuracy; {votes} samples at T = 1.0 for
-pass@1 (mean@10), maj@10 and p_hat; {figures["challenger_samples"]} Challenger samples at T = 1.0 for validity.
-
-| figure | value |
-|---|---|
-{rows}
-
-Greedy accuracy by difficulty (number of operations):
-
-| {header} |
-|{"---|" * len(figures["accuracy_by_difficulty"])}
-| {levels} |
-
-{CARD_FIGURES_BEGIN}
-```json
-{
-        json.dumps(
-            {
-                k: figures[k]
-                for k in (
-                    "greedy_accuracy",
-                    "pass1_accuracy",
-                    "maj10_accuracy",
-                    "band_fraction",
-                    "question_validity",
-                    "accuracy_by_difficulty",
-                )
-            },
-            indent=2,
-        )
+def pretrain(phases: list[PretrainConfig], out_dir: Path, init: Path | None = None, log_every: int = 50) -> dict:
+    """Run a recipe's phases in order, the first from scratch (or from the model folder `init`),
+    each later one continuing the previous phase's model; the last phase writes `out_dir`. Earlier
+    phases' models live in a scratch folder. A one-phase recipe writes the record `train` writes;
+    several phases write one record with each phase's record under `phases`."""
+    if len(phases) == 1:
+        return train(phases[0], out_dir, log_every, init)
+    records = []
+    with tempfile.TemporaryDirectory(prefix="rzero-pretrain-") as scratch:
+        start = init
+        for number, cfg in enumerate(phases, 1):
+            print(f"phase {number} of {len(phases)}", flush=True)
+            folder = out_dir if number == len(phases) else Path(scratch) / f"phase_{number}"
+            records.append(train(cfg, folder, log_every, start))
+            if start is not None and number > 1:
+                records[-1]["init"]["path"] = f"phase {number - 1}"
+            start = folder
+    record = {
+        "phases": records,
+        "parameters": records[-1]["parameters"],
+        "vocab_size": records[-1]["vocab_size"],
+        "tokens_seen": sum(r["tokens_seen"] for r in records),
+        "final_loss": records[-1]["final_loss"],
+        "wall_seconds": round(sum(r["wall_seconds"] for r in records), 1),
+        "torch_version": torch.__version__,
     }
-```
-{CARD_FIGURES_END}
-"""
-    path = model_dir / "README.md"
-    path.write_text(card)
-    return path
+    (out_dir / "pretrain_record.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record

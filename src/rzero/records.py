@@ -154,8 +154,15 @@ class Figures:
     pass1_accuracy: float | None = None  # mean@k
     majority_accuracy: float | None = None  # maj@k; in JSON `maj{k}_accuracy`
     band_fraction: float | None = None  # share of problems with p_hat in the band
+    band_majority_accuracy: float | None = None  # share of those whose majority answer is right
     mean_p_hat: float | None = None
     rows_without_gold: int | None = None  # benchmarks only
+    # habit and skill (`evaluate.work_by_difficulty`): of the greedy answers at each difficulty, the
+    # share that work the problem out, and the accuracy of those that do; then the same of the samples
+    worked_share_by_difficulty: dict[str, float] | None = None
+    worked_accuracy_by_difficulty: dict[str, float | None] | None = None
+    sampled_worked_share_by_difficulty: dict[str, float] | None = None
+    sampled_worked_accuracy_by_difficulty: dict[str, float | None] | None = None
 
     @property
     def majority_key(self) -> str:

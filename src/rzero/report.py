@@ -18,6 +18,7 @@ from rzero.records import STAGES, CurriculumRow, IterationRecord, RunSummary
 from rzero.rundir import RunDir, atomic_write_text, read_jsonl
 
 BAND_COLOUR = "#d9ead3"
+RARE_WORKED = 0.1  # a level's skill from fewer worked answers than this share is drawn hollow
 
 
 def _load(run: Path) -> dict:
@@ -174,6 +175,68 @@ def _plot_wall(plt, run):
     return fig
 
 
+def _habit_skill(run) -> list[tuple[int, dict, dict, dict]]:
+    """(iteration, accuracy, habit, skill by level) of the held-out greedy answers, for the iterations
+    whose figures have them: habit = share that work the problem out, skill = accuracy of those."""
+    rows = []
+    for entry in run["summary"].iterations:
+        held = entry.evaluate.heldout
+        if held and held.worked_share_by_difficulty and held.accuracy_by_difficulty:
+            rows.append(
+                (
+                    entry.iteration,
+                    held.accuracy_by_difficulty,
+                    held.worked_share_by_difficulty,
+                    held.worked_accuracy_by_difficulty or {},
+                )
+            )
+    return rows
+
+
+def _plot_habit_skill(plt, run):
+    fig, (habit_ax, skill_ax) = plt.subplots(1, 2, figsize=(6.4, 3.6), sharey=True)
+    for ax, title in ((habit_ax, "habit: share that works it out"), (skill_ax, "skill: accuracy of those")):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("difficulty")
+        ax.grid(alpha=0.3)
+        ax.set_ylim(-0.02, 1.02)
+    habit_ax.set_ylabel("held-out greedy answers")
+    for i, (k, _, habit, skill) in enumerate(_habit_skill(run)):
+        levels = [int(v) for v in habit]
+        habit_ax.plot(levels, list(habit.values()), marker="o", color=f"C{i}", label=f"iteration {k}")
+        known = [(int(v), a, habit.get(v, 0.0) < RARE_WORKED) for v, a in skill.items() if a is not None]
+        skill_ax.plot([v for v, _, _ in known], [a for _, a, _ in known], color=f"C{i}")
+        for v, a, rare in known:  # hollow: the accuracy of a handful of worked answers
+            skill_ax.plot([v], [a], marker="o", color=f"C{i}", markerfacecolor="none" if rare else f"C{i}")
+    habit_ax.legend(fontsize=7)
+    skill_ax.text(
+        0.02, 0.02, f"hollow: under {RARE_WORKED:.0%} of answers worked", transform=skill_ax.transAxes, fontsize=7
+    )
+    return fig
+
+
+def _habit_skill_html(run) -> str:
+    rows = _habit_skill(run)
+    if not rows:
+        return "<p>This run's evaluations carry no habit and skill figures.</p>"
+    levels = list(rows[0][1])
+    head = "<tr><th>iter</th>" + "".join(f"<th>level {v}</th>" for v in levels) + "</tr>"
+    body = []
+    for k, accuracy, habit, skill in rows:
+        cells = []
+        for v in levels:
+            worked = "-" if skill.get(v) is None else f"{skill[v]:.2f}"
+            cells.append(f"<td>{accuracy[v]:.2f}<br><small>{habit.get(v, 0):.2f} &middot; {worked}</small></td>")
+        body.append(f"<tr><td>{k}</td>{''.join(cells)}</tr>")
+    note = (
+        "<p>Each cell: held-out greedy accuracy, then the share of greedy answers that work the problem "
+        "out (habit) &middot; the accuracy of those that do (skill). A gain that raises the habit and "
+        "leaves the skill where it was is the Solver answering with its steps more often, not getting "
+        "the steps right more often.</p>"
+    )
+    return f"{note}<table>{head}{''.join(body)}</table>"
+
+
 def _sample_rows(run, per_iteration: int = 6) -> list[tuple[int, CurriculumRow]]:
     """A few questions per iteration, spread over p_hat: kept and dropped ones, with their votes."""
     picked = []
@@ -239,6 +302,7 @@ td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} td:nth-child(2){
 <h1>rzero report: {title}</h1>
 <p>{subtitle}</p>
 <h2>Per iteration</h2>{summary}
+<h2>Habit and skill of {first} by difficulty</h2>{habit_skill}
 <h2>Plots</h2><div class="grid">{images}</div>
 <h2>Sample questions of {first} (spread over p_hat)</h2>{samples}
 </body></html>
@@ -265,6 +329,8 @@ def build_report(run_dirs: list[Path], out_dir: Path | None = None) -> Path:
         "challenger_rewards": _plot_rewards(plt, first),
         "wall_time": _plot_wall(plt, first),
     }
+    if _habit_skill(first):
+        plots["habit_skill"] = _plot_habit_skill(plt, first)
     images = []
     for name, fig in plots.items():
         fig.tight_layout()
@@ -282,6 +348,7 @@ def build_report(run_dirs: list[Path], out_dir: Path | None = None) -> Path:
         title=html.escape(", ".join(r["name"] for r in runs)),
         subtitle=subtitle,
         summary=_summary_html(runs),
+        habit_skill=_habit_skill_html(first),
         images="".join(images),
         first=html.escape(first["name"]),
         samples=_table_html(_sample_rows(first)),

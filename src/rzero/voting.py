@@ -86,6 +86,7 @@ class Ballot:
     question: str
     answers: tuple[str | None, ...]
     vote: Vote
+    completions: tuple[str, ...] = ()  # the m texts the answers were extracted from
 
 
 def solver_votes(
@@ -107,5 +108,6 @@ def solver_votes(
     ballots = []
     for question, samples in zip(questions, outputs, strict=True):
         answers = tuple(domain.extract_answer(c.text) for c in samples)
-        ballots.append(Ballot(question, answers, majority_vote(answers, domain.equivalent)))
+        texts = tuple(c.text for c in samples)
+        ballots.append(Ballot(question, answers, majority_vote(answers, domain.equivalent), texts))
     return ballots

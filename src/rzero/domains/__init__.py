@@ -39,6 +39,13 @@ def load_problems(path) -> list[Problem]:
     return problems
 
 
+def shows_work(completion: str) -> bool:
+    """Whether a Solver completion works the problem out: it writes at least one line before its
+    first `\\boxed` (or before its end, when it boxes nothing). A hasty answer is the box alone.
+    Habit-versus-skill diagnostics (issues 13 and 21) split accuracy by it; no reward reads it."""
+    return "\n" in completion.split("\\boxed", 1)[0]
+
+
 def last_boxed(text: str) -> str | None:
     """Content of the last `\\boxed{...}` whose braces balance, or None: the answer form that every
     shipped domain and benchmark scorer reads.

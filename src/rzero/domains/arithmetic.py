@@ -34,6 +34,7 @@ OPERATORS = ("+", "-", "*")
 MAX_TERMS = 16  # longest question the grammar accepts
 MAX_OPERAND_DIGITS = 3  # literals 0..999, written without leading zeros
 MAX_QUESTION_CHARS = 256  # longer text is never a well-formed question (and is not scanned)
+SLIP_OFFSETS = (-10, -2, -1, 1, 2, 10)  # how far a slip in a pretraining document puts one step off
 
 CHALLENGER_PROMPT = "Pose a new arithmetic problem.\n"
 SOLVER_TEMPLATE = "Problem: {question}\nSolution:\n"
@@ -236,12 +237,6 @@ def parse_integer(text: str) -> int | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def shows_work(completion: str) -> bool:
-    """Whether a Solver completion writes at least one worked line before its first `\\boxed`
-    (diagnostics of issue 13: a hasty answer is the box alone)."""
-    return "\n" in completion.split("\\boxed")[0]
-
-
 HELDOUT_FILE = "arithmetic_heldout.jsonl"
 HELDOUT_SEED = 20250805  # the paper's arXiv id; never used for pretraining draws
 HELDOUT_LEVELS = tuple(range(1, 9))
@@ -342,13 +337,19 @@ class ArithmeticDomain:
         """A text in which the Challenger prompt is followed by a well-formed question."""
         return f"{CHALLENGER_PROMPT}{QUESTION_OPEN}{question}{QUESTION_CLOSE}"
 
-    def solving_document(self, question: str, slip: tuple[int, int] | None = None, style: str = "rewrite") -> str:
-        """A text in which the Solver prompt is followed by the worked solution."""
-        return self.solver_prompt(question) + worked_solution(question, slip, style)
+    def solving_document(
+        self, question: str, slip: tuple[int, int] | None = None, style: str = "rewrite", opener: str = ""
+    ) -> str:
+        """A text in which the Solver prompt is followed by the worked solution, after an `opener`
+        line when one is given (one of several equivalent ways to start working, e.g. `Work:`)."""
+        head = f"{opener}\n" if opener else ""
+        return self.solver_prompt(question) + head + worked_solution(question, slip, style)
 
-    def answer_only_document(self, question: str) -> str:
-        """A text in which the Solver prompt is followed by the answer alone, no worked steps."""
-        return f"{self.solver_prompt(question)}\\boxed{{{evaluate(question)}}}"
+    def answer_only_document(self, question: str, answer: int | None = None) -> str:
+        """A text in which the Solver prompt is followed by an answer alone, no worked steps: the
+        question's value, or `answer` when given (a hasty text's guess)."""
+        value = evaluate(question) if answer is None else answer
+        return f"{self.solver_prompt(question)}\\boxed{{{value}}}"
 
     def labelled_examples(
         self, count: int, seed: int, levels: tuple[int, ...] = HELDOUT_LEVELS
