@@ -127,7 +127,8 @@ def test_band_filter_keeps_only_the_band_and_probe_is_measured(tmp_path):
 
 
 def test_resume_skips_finished_stages(tmp_path, monkeypatch):
-    cfg = tiny_config("curriculum.band_delta=0.5", "challenger.grpo_steps=1", "solver.grpo_steps=1")
+    extra = ("curriculum.band_delta=0.5", "challenger.grpo_steps=1", "solver.grpo_steps=1")
+    cfg = tiny_config(*extra)
 
     def crash(*args, **kwargs):
         raise RuntimeError("simulated crash in the solver stage")
@@ -159,7 +160,15 @@ def test_resume_skips_finished_stages(tmp_path, monkeypatch):
     assert (tmp_path / "iter_01" / "curriculum" / "curriculum.jsonl").read_text() == curriculum_before
 
     with pytest.raises(ConfigError, match="different configuration"):
-        run(tiny_config("iterations=2"), tmp_path, resume=True, log=lambda *_: None)
+        run(tiny_config("seed=1"), tmp_path, resume=True, log=lambda *_: None)
+    monkeypatch.undo()
+    messages = []  # more iterations extend the finished run: iteration 1 is kept, iteration 2 is new
+    extended = run(tiny_config("iterations=2", *extra), tmp_path, resume=True, log=messages.append)
+    assert "iteration 1 solver: done earlier, skipped" in messages
+    assert [entry.iteration for entry in extended.iterations] == [0, 1, 2]
+    assert (tmp_path / "iter_02" / "evaluate" / "DONE").is_file()
+    with pytest.raises(ConfigError, match="iterations=1, fewer than the run's 2"):
+        run(cfg, tmp_path, resume=True, log=lambda *_: None)
 
 
 def test_stages_as_subprocesses_match_in_process(tmp_path):

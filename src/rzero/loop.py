@@ -51,9 +51,15 @@ def _check_resume(run: RunDir, cfg: RunConfig, resume: bool) -> None:
     import yaml
 
     saved = yaml.safe_load(run.config_path.read_text())
-    changed = [key for key in to_dict(cfg) if saved.get(key) != to_dict(cfg)[key]]
+    wanted = to_dict(cfg)
+    changed = [key for key in wanted if key != "iterations" and saved.get(key) != wanted[key]]
     if changed:
         raise ConfigError(f"--resume with a different configuration (sections {changed}); use a new --out")
+    if wanted["iterations"] < saved.get("iterations", 0):  # more iterations extend a run; fewer would hide some
+        raise ConfigError(
+            f"--resume with iterations={wanted['iterations']}, fewer than the run's {saved['iterations']}; "
+            "raise it to extend the run, or use a new --out"
+        )
 
 
 def phase_warnings(entry: IterationRecord, band_delta: float) -> list[str]:

@@ -142,7 +142,7 @@ tokens, digits always single tokens); `<|endoftext|>` starts every text and ends
 
 ## Recipe
 
-{chr(10).join(sections)}
+{(chr(10) * 2).join(sections)}
 
 The {figures["heldout_problems"]} held-out problems (levels {levels[0]}..{levels[-1]}) never appear in any
 corpus. Total wall time {record["wall_seconds"] / 60:.1f} minutes.
