@@ -148,7 +148,7 @@ def test_report_loads_in_headless_chromium(tmp_path):
         browser.save_screenshot(str(shot))
     finally:
         browser.quit()
-    assert sorted(name for name, _ in loaded) == sorted(PLOTS)
+    assert sorted(name for name, _ in loaded) == sorted((*PLOTS, "habit_skill"))
     assert all(ok for _, ok in loaded), loaded
     pixels = Image.open(shot).convert("L")
     low, high = pixels.getextrema()
