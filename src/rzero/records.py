@@ -324,6 +324,19 @@ class RunSummary:
     stopped_early: dict | None = None  # {"iteration", "triggers"}: monitor.early_stop
     wall_seconds_this_invocation: float | None = None
 
+    def habit_and_skill(self) -> list[tuple[int, dict, dict, dict]]:
+        """(iteration, accuracy, habit, skill by difficulty) of the held-out greedy answers, for the
+        iterations whose figures have them: habit = the share that work the problem out, skill = the
+        accuracy of those that do (None at a level where none do). The terminal table and the HTML
+        report both show these rows."""
+        rows = []
+        for entry in self.iterations:
+            held = entry.evaluate.heldout
+            if held and held.worked_share_by_difficulty and held.accuracy_by_difficulty:
+                skill = held.worked_accuracy_by_difficulty or {}
+                rows.append((entry.iteration, held.accuracy_by_difficulty, held.worked_share_by_difficulty, skill))
+        return rows
+
     def to_json(self) -> dict:
         data = {"config": self.config, "iterations": [it.to_json() for it in self.iterations]}
         for key in ("stopped", "stopped_early", "wall_seconds_this_invocation"):

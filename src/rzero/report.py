@@ -175,24 +175,6 @@ def _plot_wall(plt, run):
     return fig
 
 
-def _habit_skill(run) -> list[tuple[int, dict, dict, dict]]:
-    """(iteration, accuracy, habit, skill by level) of the held-out greedy answers, for the iterations
-    whose figures have them: habit = share that work the problem out, skill = accuracy of those."""
-    rows = []
-    for entry in run["summary"].iterations:
-        held = entry.evaluate.heldout
-        if held and held.worked_share_by_difficulty and held.accuracy_by_difficulty:
-            rows.append(
-                (
-                    entry.iteration,
-                    held.accuracy_by_difficulty,
-                    held.worked_share_by_difficulty,
-                    held.worked_accuracy_by_difficulty or {},
-                )
-            )
-    return rows
-
-
 def _plot_habit_skill(plt, run):
     fig, (habit_ax, skill_ax) = plt.subplots(1, 2, figsize=(6.4, 3.6), sharey=True)
     for ax, title in ((habit_ax, "habit: share that works it out"), (skill_ax, "skill: accuracy of those")):
@@ -201,7 +183,7 @@ def _plot_habit_skill(plt, run):
         ax.grid(alpha=0.3)
         ax.set_ylim(-0.02, 1.02)
     habit_ax.set_ylabel("held-out greedy answers")
-    for i, (k, _, habit, skill) in enumerate(_habit_skill(run)):
+    for i, (k, _, habit, skill) in enumerate(run["summary"].habit_and_skill()):
         levels = [int(v) for v in habit]
         habit_ax.plot(levels, list(habit.values()), marker="o", color=f"C{i}", label=f"iteration {k}")
         known = [(int(v), a, habit.get(v, 0.0) < RARE_WORKED) for v, a in skill.items() if a is not None]
@@ -216,7 +198,7 @@ def _plot_habit_skill(plt, run):
 
 
 def _habit_skill_html(run) -> str:
-    rows = _habit_skill(run)
+    rows = run["summary"].habit_and_skill()
     if not rows:
         return "<p>This run's evaluations carry no habit and skill figures.</p>"
     levels = list(rows[0][1])
@@ -329,7 +311,7 @@ def build_report(run_dirs: list[Path], out_dir: Path | None = None) -> Path:
         "challenger_rewards": _plot_rewards(plt, first),
         "wall_time": _plot_wall(plt, first),
     }
-    if _habit_skill(first):
+    if first["summary"].habit_and_skill():
         plots["habit_skill"] = _plot_habit_skill(plt, first)
     images = []
     for name, fig in plots.items():

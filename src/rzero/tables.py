@@ -122,24 +122,18 @@ def print_results(summary: RunSummary) -> None:
 def print_habit_and_skill(summary: RunSummary) -> None:
     """Per iteration and difficulty: held-out greedy accuracy, and how it splits into habit (share of
     greedy answers that work the problem out) and skill (accuracy of those that do)."""
-    rows = [
-        (it.iteration, it.evaluate.heldout)
-        for it in summary.iterations
-        if it.evaluate.heldout and it.evaluate.heldout.worked_share_by_difficulty
-    ]
+    rows = summary.habit_and_skill()
     if not rows:
         return
     table = Table(title="held-out greedy by difficulty: accuracy (share that works it out · accuracy of those)")
     table.add_column("iter", justify="right")
-    levels = list(rows[0][1].accuracy_by_difficulty or {})
+    levels = list(rows[0][1])
     for level in levels:
         table.add_column(level, justify="right")
-    for k, held in rows:
+    for k, accuracy, habit, skill in rows:
         cells = []
         for level in levels:
-            skill = (held.worked_accuracy_by_difficulty or {}).get(level)
-            habit = held.worked_share_by_difficulty.get(level, 0.0)
-            worked = "-" if skill is None else f"{skill:.2f}"
-            cells.append(f"{held.accuracy_by_difficulty[level]:.2f} ({habit:.2f}·{worked})")
+            worked = "-" if skill.get(level) is None else f"{skill[level]:.2f}"
+            cells.append(f"{accuracy[level]:.2f} ({habit.get(level, 0.0):.2f}·{worked})")
         table.add_row(str(k), *cells)
     show(table, minimum_width=120)
