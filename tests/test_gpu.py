@@ -14,7 +14,7 @@ def test_vllm_generator_on_the_embedded_model():
     from rzero.generation import Sampling, VLLMGenerator, embedded_base_path
 
     domain = ArithmeticDomain()
-    generator = VLLMGenerator(embedded_base_path(), seed=0, gpu_memory_utilization=0.2)
+    generator = VLLMGenerator(embedded_base_path(), seed=0, memory_share=0.2)
     easy = [p for p in domain.heldout() if p.difficulty == 1][:16]
     out = generator.generate([domain.solver_prompt(p.question) for p in easy], Sampling(2, 0.0, 1.0, 64))
     right = sum(

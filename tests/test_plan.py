@@ -92,3 +92,12 @@ def test_dry_run_of_a_small_lora_on_one_gpu_config(tiny_model_dir):
     assert "LoRA: 0M" not in text and "ZeRO-3" not in text and "nothing sharded" in text
     assert "(LoRA: " in text and "K trained parameters)" in text
     assert [_count(n) for n in (512, 41_472, 3_241_216, 4.02e9)] == ["512", "41.5K", "3.2M", "4.0B"]
+
+
+def test_plan_on_cpu_with_vllm_says_what_runs_where():
+    """On CPU vLLM serves votes, pools, evaluation and the Solver server; GRPO rollouts stay with HF."""
+    cfg = load_config(None, ["model.vllm=true", "challenger.solver_server_devices=cpu", "model.vllm_kv_cache_gib=0.5"])
+    text = "\n".join(describe(cfg, embedded_base_path()))
+    assert "vLLM (vllm.LLM on CPU, 0.5 GiB KV cache per engine)" in text
+    assert "GRPO rollouts: Hugging Face generate" in text and "TRL vLLM" not in text
+    assert "a vLLM server of S(k-1) on CPU" in text

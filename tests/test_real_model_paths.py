@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,7 @@ def test_stage_servers_start_publish_and_stop(tmp_path, monkeypatch):
         url = urls[SOLVER_URL_ENV]
         assert urls[TRL_VLLM_URL_ENV] != url
         assert SOLVER_URL_ENV not in os.environ  # passed as values in this process, never through the environment
-        solver = pipeline._frozen_solver(Path("unused"), cfg, 1, url)
+        solver = pipeline._frozen_solver(Path("unused"), cfg, 1, url, ExitStack())
         voting = VotingConfig(votes_per_question=4)
         reward = ChallengerRewardFunction(get_domain("math"), solver, ChallengerConfig(), voting, 32)
         rewards = reward(prompts=["p"] * 2, completions=["<question>What is 6*7?</question>", "no tags"])
@@ -145,7 +146,15 @@ def test_trl_vllm_modes(monkeypatch):
     [
         ("challenger.solver_server_devices=gpu4", "challenger.solver_server_devices must list GPU numbers"),
         ("launch.train_devices=0;1", "launch.train_devices must list GPU numbers"),
-        ("model.vllm_mode=server", "model.vllm_mode=server needs model.vllm=true"),
+        ("model.device=cuda model.vllm_mode=server", "model.vllm_mode=server needs model.vllm=true"),
+        (
+            "model.vllm_mode=server model.vllm=true",
+            r"model.vllm_mode=server \(TRL's vLLM server for GRPO rollouts\) needs GPUs",
+        ),
+        (
+            "challenger.solver_server_devices=cpu model.device=cuda",
+            "solver_server_devices=cpu serves the Solver on CPU",
+        ),
         ("challenger.solver_server_devices=4", "needs model.device=cuda"),
         ("model.device=cuda challenger.solver_server_devices=4", "needs launch.mode=subprocess or accelerate"),
         (
@@ -221,7 +230,7 @@ def test_plan_names_devices_servers_and_launch_commands():
         ["challenger.solver_server_devices=6,7", "launch.train_devices=0,1,2,3,4,5,6,7", "model.vllm=true"],
     )
     text = "\n".join(describe(cfg, Path("/nonexistent")))
-    assert "`vllm serve S(k-1)` on GPUs 6,7" in text and "CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7" in text
+    assert "a vLLM server of S(k-1) on GPUs 6,7" in text and "CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7" in text
     assert "the Challenger phase trains on GPUs 0,1,2,3,4,5 only" in text
     assert "accelerate launch --config_file configs/accelerate/8gpu-zero3.yaml -m rzero.cli stage" in text
     assert "held-out" not in text and "benchmarks gsm8k,math500" in text

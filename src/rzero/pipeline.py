@@ -41,29 +41,36 @@ def build_domain(cfg: RunConfig) -> Domain:
     return with_chat_template(get_domain(cfg.domain), base_model(cfg), cfg.model.chat_template)
 
 
-# Shares of one GPU's memory for vLLM engines in one stage process: evaluation has the GPU to itself;
-# the curriculum holds the Challenger's and the Solver's engines at once; in the Challenger phase the
-# frozen Solver's engine shares the GPU with training and TRL's colocated engine (0.25 of it, grpo.py).
-VLLM_MEMORY_SHARE = {"evaluate": 0.85, "curriculum": 0.4, "challenger": 0.25}
+# Shares of one GPU's memory for each vLLM engine of a stage process: an engine alone (evaluation);
+# two engines at once (the curriculum's Challenger and Solver; evaluation with Challenger samples); the
+# frozen Solver beside training and TRL's colocated engine (0.25 of the GPU, grpo.py) in the Challenger
+# phase. On CPU each engine has model.vllm_kv_cache_gib of host memory for its KV cache instead.
+VLLM_MEMORY_SHARE = {"alone": 0.85, "pair": 0.4, "beside_training": 0.25}
 
 
-def _generator(path: Path, cfg: RunConfig, seed_offset: int, label: str, stage: str = "evaluate"):
+def _generator(path: Path, cfg: RunConfig, seed_offset: int, label: str, engines: ExitStack, share: str = "alone"):
+    """The generator of one role in a stage: vLLM with model.vllm, else Hugging Face generate. A vLLM
+    engine is stopped when `engines` closes (the end of the stage), not left to garbage collection."""
     from rzero.generation import HFGenerator, VLLMGenerator
 
     seed = cfg.seed * 1000 + seed_offset
     if cfg.model.vllm:
-        return VLLMGenerator(path, seed=seed, gpu_memory_utilization=VLLM_MEMORY_SHARE[stage])
+        device = "cpu" if cfg.model.device == "cpu" else "cuda"
+        memory = {"memory_share": VLLM_MEMORY_SHARE[share], "kv_cache_gib": cfg.model.vllm_kv_cache_gib}
+        generator = VLLMGenerator(path, seed=seed, device=device, **memory)
+        engines.callback(generator.close)
+        return generator
     return HFGenerator.from_pretrained(path, device=cfg.model.device, seed=seed, label=label)
 
 
-def _frozen_solver(path: Path, cfg: RunConfig, k: int, url: str):
-    """The Solver that answers inside the Challenger reward: the `vllm serve` process at `url` that
+def _frozen_solver(path: Path, cfg: RunConfig, k: int, url: str, engines: ExitStack):
+    """The Solver that answers inside the Challenger reward: the vLLM server at `url` that
     `stage_servers` started (challenger.solver_server_devices), else a generator in this process."""
     if url:
         from rzero.remote import OpenAIGenerator
 
         return OpenAIGenerator(url, "solver", seed=cfg.seed * 1000 + 4 * k + 1)
-    return _generator(path, cfg, 4 * k + 1, f"iter {k} solver votes", "challenger")
+    return _generator(path, cfg, 4 * k + 1, f"iter {k} solver votes", engines, "beside_training")
 
 
 def run_challenger(
@@ -72,18 +79,19 @@ def run_challenger(
     """Paper step 1: C(k-1) -> C(k) by GRPO, rewarded through the frozen S(k-1)'s votes."""
     if not cfg.challenger.train:
         return ChallengerMetrics(trained=False)
-    records, metrics = challenger_stage.train_challenger(
-        challenger,
-        _frozen_solver(solver, cfg, k, urls.get(SOLVER_URL_ENV, "")),
-        domain,
-        cfg.challenger,
-        cfg.voting,
-        folder,
-        cfg.solver.max_new_tokens,
-        cfg.seed + k,
-        cfg.model,
-        vllm_server_url=urls.get(TRL_VLLM_URL_ENV, ""),
-    )
+    with ExitStack() as engines:
+        records, metrics = challenger_stage.train_challenger(
+            challenger,
+            _frozen_solver(solver, cfg, k, urls.get(SOLVER_URL_ENV, ""), engines),
+            domain,
+            cfg.challenger,
+            cfg.voting,
+            folder,
+            cfg.solver.max_new_tokens,
+            cfg.seed + k,
+            cfg.model,
+            vllm_server_url=urls.get(TRL_VLLM_URL_ENV, ""),
+        )
     write_jsonl(folder / "questions.jsonl", records)
     return metrics
 
@@ -92,31 +100,32 @@ def run_curriculum(
     cfg: RunConfig, domain: Domain, k: int, *, challenger: Path, solver: Path, folder: Path
 ) -> CurriculumMetrics:
     """Paper step 2: C(k) poses the pool, the pre-update S(k-1) votes on it, the band is kept."""
-    solver_votes = _generator(solver, cfg, 4 * k + 3, f"iter {k} pseudo-labels", "curriculum")
-    rows, kept, metrics = curriculum_stage.build_curriculum(
-        _generator(challenger, cfg, 4 * k + 2, f"iter {k} question pool", "curriculum"),
-        solver_votes,
-        domain,
-        cfg.curriculum,
-        cfg.voting,
-        cfg.challenger.max_new_tokens,
-        cfg.solver.max_new_tokens,
-    )
-    write_jsonl(folder / "pool.jsonl", [r.to_json() for r in rows])
-    write_jsonl(folder / "curriculum.jsonl", [r.to_json() for r in kept])
-    if cfg.eval.probe_file:  # evaluation only: the same votes on labelled questions, never a curriculum
-        pairs = load_probe(cfg.eval.probe_file, cfg.eval.probe_questions)
-        probe_rows = curriculum_stage.label_questions(
+    with ExitStack() as engines:
+        solver_votes = _generator(solver, cfg, 4 * k + 3, f"iter {k} pseudo-labels", engines, "pair")
+        rows, kept, metrics = curriculum_stage.build_curriculum(
+            _generator(challenger, cfg, 4 * k + 2, f"iter {k} question pool", engines, "pair"),
             solver_votes,
             domain,
-            [q for q, _ in pairs],
+            cfg.curriculum,
             cfg.voting,
-            cfg.curriculum.band_delta,
+            cfg.challenger.max_new_tokens,
             cfg.solver.max_new_tokens,
         )
-        for name, value in probe_figures(probe_rows, [a for _, a in pairs], domain.equivalent).items():
-            setattr(metrics, name, value)
-        write_jsonl(folder / "probe.jsonl", [r.to_json() for r in probe_rows])
+        write_jsonl(folder / "pool.jsonl", [r.to_json() for r in rows])
+        write_jsonl(folder / "curriculum.jsonl", [r.to_json() for r in kept])
+        if cfg.eval.probe_file:  # evaluation only: the same votes on labelled questions, never a curriculum
+            pairs = load_probe(cfg.eval.probe_file, cfg.eval.probe_questions)
+            probe_rows = curriculum_stage.label_questions(
+                solver_votes,
+                domain,
+                [q for q, _ in pairs],
+                cfg.voting,
+                cfg.curriculum.band_delta,
+                cfg.solver.max_new_tokens,
+            )
+            for name, value in probe_figures(probe_rows, [a for _, a in pairs], domain.equivalent).items():
+                setattr(metrics, name, value)
+            write_jsonl(folder / "probe.jsonl", [r.to_json() for r in probe_rows])
     return metrics
 
 
@@ -161,20 +170,22 @@ def run_evaluate(
     """Paper step 4 (ours: the paper evaluates on benchmarks afterwards): S(k) on the held-out set and
     `eval.benchmarks`, with exact answers, evaluation only; with eval.challenger_samples, the question
     validity of C(k). `rzero eval` calls this too, with k = 0 and no curriculum."""
-    generator = _generator(solver, cfg, 4 * k, f"iter {k} evaluate")
-    questioner = None
-    if cfg.eval.challenger_samples and challenger != solver:
-        questioner = _generator(challenger, cfg, 4 * k, f"iter {k} challenger validity")
-    return evaluate_stage.evaluate_model(
-        generator,
-        domain,
-        cfg.eval,
-        curriculum,
-        folder,
-        challenger=questioner,
-        metrics=metrics,
-        challenger_max_new_tokens=cfg.challenger.max_new_tokens,
-    )
+    pair = bool(cfg.eval.challenger_samples and challenger != solver)
+    with ExitStack() as engines:
+        generator = _generator(solver, cfg, 4 * k, f"iter {k} evaluate", engines, "pair" if pair else "alone")
+        questioner = (
+            _generator(challenger, cfg, 4 * k, f"iter {k} challenger validity", engines, "pair") if pair else None
+        )
+        return evaluate_stage.evaluate_model(
+            generator,
+            domain,
+            cfg.eval,
+            curriculum,
+            folder,
+            challenger=questioner,
+            metrics=metrics,
+            challenger_max_new_tokens=cfg.challenger.max_new_tokens,
+        )
 
 
 def base_model(cfg: RunConfig) -> Path:
@@ -225,7 +236,13 @@ def _server_specs(cfg: RunConfig, run: RunDir, k: int, name: str) -> dict[str, t
     if name == "challenger" and cfg.challenger.train and cfg.challenger.solver_server_devices:
         devices = cfg.challenger.solver_server_devices
         host = cfg.launch.server_host
-        command = partial(vllm_serve_argv, solver_before(run, cfg, k), gpus=device_count(devices), host=host)
+        if devices == "cpu":  # the CPU form: no GPU visible, a KV cache of host memory
+            command = partial(
+                vllm_serve_argv, solver_before(run, cfg, k), host=host, cpu_kv_cache_gib=cfg.model.vllm_kv_cache_gib
+            )
+            devices = ""
+        else:
+            command = partial(vllm_serve_argv, solver_before(run, cfg, k), gpus=device_count(devices), host=host)
         specs[SOLVER_URL_ENV] = (command, devices)
     if trains and cfg.model.vllm and cfg.model.vllm_mode == "server":
         start = challenger_after(run, cfg, k - 1) if name == "challenger" else solver_before(run, cfg, k)

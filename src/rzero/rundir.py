@@ -1,6 +1,7 @@
 """The run directory: layout, atomic writes and completion markers, so that `--resume` skips done work.
 
     RUN/
+      .lock                       held by the live `rzero run` (`runlock`): PID, host and command
       config.yaml                 the resolved configuration
       summary.json                per-iteration metrics (`records.RunSummary`), rewritten after every iteration
       metrics.jsonl               every stage's figures and trainer step, rebuilt after every stage
