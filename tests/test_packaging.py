@@ -27,7 +27,7 @@ def test_installed_environment_is_inside_the_declared_ranges():
     assert {r.name for r in requirements} >= {"torch", "transformers", "trl", "accelerate", "peft"}
     assert script.installed_problems(requirements) == []
     torch = next(r for r in requirements if r.name == "torch")
-    assert script.lower_bound(torch) == "2.11"  # verified on CUDA (README "Installing"); CPU runs 2.13
+    assert script.lower_bound(torch) == "2.11"  # verified on CUDA (docs/multi-gpu.md "Status"); CPU runs 2.13
     assert "torch==2.11.*" in script.lowest_pins(requirements)
 
 

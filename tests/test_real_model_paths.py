@@ -232,7 +232,9 @@ def test_plan_names_devices_servers_and_launch_commands():
     text = "\n".join(describe(cfg, Path("/nonexistent")))
     assert "a vLLM server of S(k-1) on GPUs 6,7" in text and "CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7" in text
     assert "the Challenger phase trains on GPUs 0,1,2,3,4,5 only" in text
-    assert "accelerate launch --config_file configs/accelerate/8gpu-zero3.yaml -m rzero.cli stage" in text
+    accelerate = Path(pipeline.__file__).parent / "configs" / "accelerate" / "8gpu-zero3.yaml"
+    assert f"accelerate launch --config_file {accelerate} -m rzero.cli stage" in text  # read from the config's folder
+    assert "vLLM (vllm.LLM on GPU), one engine per GPU on 8 GPUs (0,1,2,3,4,5,6,7), prompts sharded" in text
     assert "held-out" not in text and "benchmarks gsm8k,math500" in text
 
 

@@ -129,7 +129,7 @@ def test_a_renamed_key_in_a_summary_is_an_error_not_a_dash(tmp_path, capsys):
 def test_report_loads_in_headless_chromium(tmp_path):
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and driver):
-        pytest.skip("chromium and chromedriver are not installed (make test installs them on Debian)")
+        pytest.skip("chromium and chromedriver are not installed (make browser installs them on Debian)")
     webdriver = pytest.importorskip("selenium.webdriver")
     from PIL import Image
 

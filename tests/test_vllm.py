@@ -165,6 +165,12 @@ TINY = [
 ]
 
 
+def default_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def rzero_run(out, *overrides, wait=True):
     import subprocess
     import sys
@@ -172,7 +178,8 @@ def rzero_run(out, *overrides, wait=True):
     command = [sys.executable, "-m", "rzero.cli", "run", "--out", str(out), *TINY, *overrides]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     log = open(out.parent / f"{out.name}.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    # SIGINT as a terminal gives it: a shell's background job (CI, nohup) inherits it ignored
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=default_sigint)
     if wait:
         assert process.wait(timeout=1200) == 0, (out.parent / f"{out.name}.log").read_text()[-3000:]
     return process

@@ -27,7 +27,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from rzero.config import ConfigError, load_config
     from rzero.generation import set_threads
     from rzero.pipeline import base_model, build_domain, run_evaluate
-    from rzero.preflight import check_inputs, check_writable_file
+    from rzero.preflight import check_inputs, check_writable_file, local_model
     from rzero.records import EvaluateMetrics
     from rzero.tables import print_benchmarks, print_figures
 
@@ -38,6 +38,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             check_writable_file(args.json, "--json")
         if cfg.domain == "math" and not cfg.eval.benchmarks:
             raise ConfigError("the math domain is evaluated on benchmarks: set eval.benchmarks (e.g. gsm8k,math500)")
+        cfg = local_model(cfg)
     except ConfigError as error:
         print(f"rzero eval: {error}", file=sys.stderr)
         return 2
@@ -105,9 +106,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.dry_run:
             from rzero.pipeline import base_model
             from rzero.plan import describe
+            from rzero.preflight import dry_run_report
 
-            print("\n".join(describe(cfg, base_model(cfg))))
-            return 0
+            checks, failed = dry_run_report(cfg, out)
+            print("\n".join(describe(cfg, base_model(cfg)) + checks))
+            return 2 if failed else 0
         print(
             f"rzero run: {cfg.iterations} iterations on {cfg.domain} "
             f"({'embedded base model' if cfg.model.path == 'embedded' else cfg.model.path}) -> {out}",
@@ -315,7 +318,7 @@ def _add_model_commands(sub) -> None:
         "eval",
         help="evaluate one model as the loop's evaluation stage does (held-out set, benchmarks, question validity)",
         description="Evaluate one model with the loop's evaluation stage, configured like `rzero run`: "
-        "e.g. `rzero eval model.path=DIR eval.votes_per_question=10 eval.challenger_samples=200`; "
+        "e.g. `rzero eval model.path=DIR eval.votes_per_question=10 eval.challenger_samples=500`; "
         "`rzero eval --config RUN/config.yaml model.path=RUN/iter_03/solver/model` evaluates a run's checkpoint "
         "exactly as the run did; `--config configs/qwen3-4b-base.yaml model.path=DIR` gives the paper's benchmarks.",
     )
@@ -376,7 +379,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(stop.code or 0)
     if args.func is not _cmd_pretrain:
         _quiet_libraries()
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM outside a command's own handling
+        resume = f"; finished stages are kept: rzero run --out {args.out} --resume" if args.command == "run" else ""
+        print(f"rzero {args.command}: interrupted{resume}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

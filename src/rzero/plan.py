@@ -9,53 +9,25 @@ usual count for full fine-tuning with AdamW: weights, gradients and two optimize
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import yaml
 
 from rzero.config import RunConfig
-
-
-def _decoder_shape(model_dir: Path) -> dict | None:
-    """Widths of a Llama/Qwen-style decoder from its config.json (None when it cannot be read)."""
-    try:
-        c = json.loads((model_dir / "config.json").read_text())
-        hidden, heads = c["hidden_size"], c.get("num_attention_heads", 1)
-        head_dim = c.get("head_dim") or hidden // heads
-        return {
-            "hidden": hidden,
-            "layers": c["num_hidden_layers"],
-            "vocab": c["vocab_size"],
-            "inter": c.get("intermediate_size", 4 * hidden),
-            "q_width": heads * head_dim,
-            "kv_width": c.get("num_key_value_heads", heads) * head_dim,
-            "tied": bool(c.get("tie_word_embeddings")),
-        }
-    except (OSError, KeyError, ValueError, ZeroDivisionError):
-        return None
+from rzero.memory import decoder_shape, estimate, weights_fit_engines
+from rzero.sharding import engine_devices
 
 
 def parameter_count(model_dir: Path) -> int | None:
     """Parameters of a Llama/Qwen-style decoder from its config.json (None when it cannot be read)."""
-    d = _decoder_shape(model_dir)
-    if d is None:
-        return None
-    hidden = d["hidden"]
-    attention = hidden * (2 * d["q_width"] + 2 * d["kv_width"])
-    per_layer = attention + 3 * hidden * d["inter"] + 2 * hidden
-    embeddings = d["vocab"] * hidden * (1 if d["tied"] else 2)
-    return d["layers"] * per_layer + embeddings + hidden
+    shape, _ = decoder_shape(model_dir)
+    return shape.parameters if shape else None
 
 
 def lora_parameter_count(model_dir: Path, rank: int) -> int | None:
     """Parameters of rank-`rank` adapters on every linear layer of the decoder (q, k, v, o, gate, up, down)."""
-    d = _decoder_shape(model_dir) if rank else None
-    if d is None:
-        return None
-    hidden = d["hidden"]
-    per_layer = 2 * (hidden + d["q_width"]) + 2 * (hidden + d["kv_width"]) + 3 * (hidden + d["inter"])
-    return d["layers"] * rank * per_layer
+    shape, _ = decoder_shape(model_dir)
+    return shape.lora_parameters(rank) if shape and rank else None
 
 
 def _count(n: float) -> str:
@@ -144,7 +116,24 @@ def describe(cfg: RunConfig, model_dir: Path) -> list[str]:
     lines += _devices(cfg)
     if cfg.model.lora_rank:
         lines.append(f"LoRA rank {cfg.model.lora_rank} on every linear layer, merged into the saved checkpoints")
-    return lines
+    return lines + memory_lines(cfg, model_dir)
+
+
+def memory_lines(cfg: RunConfig, model_dir: Path) -> list[str]:
+    """Each phase's per-GPU memory estimate against launch.gpu_memory_gib (GPU runs; rzero.memory)."""
+    if cfg.model.device == "cpu":
+        return []
+    shape, source = decoder_shape(model_dir)
+    if shape is None:
+        return [f"memory per GPU: not estimated, {source}"]
+    gpu = cfg.launch.gpu_memory_gib
+    lines = [
+        f"memory per GPU of {gpu:g} GiB (launch.gpu_memory_gib), from {source}; upper bounds, "
+        "every sequence at its max_new_tokens (rzero/memory.py says what is counted):"
+    ]
+    lines += [phase.line(gpu) for phase in estimate(cfg, shape)]
+    problem = weights_fit_engines(cfg, shape)
+    return lines + ([f"  {problem}"] if problem else [])
 
 
 def _devices(cfg: RunConfig) -> list[str]:
@@ -164,9 +153,14 @@ def _devices(cfg: RunConfig) -> list[str]:
     cpu = m.device == "cpu"
     kv = f", {m.vllm_kv_cache_gib:g} GiB KV cache per engine" if cpu else ""
     engine = f"vLLM (vllm.LLM on {'CPU' if cpu else 'GPU'}{kv})" if m.vllm else f"Hugging Face generate on {m.device}"
+    devices = engine_devices(m, cfg.launch.train_devices) if cfg.launch.train_devices else [m.device]
+    if len(devices) > 1:
+        engine += f", one engine per GPU on {len(devices)} GPUs ({','.join(devices)}), prompts sharded in order"
+    elif m.vllm and m.device == "cuda" and not cfg.launch.train_devices and m.vllm_engines != 1:
+        engine += ", one engine per GPU the stage sees (model.vllm_engines), prompts sharded in order"
     lines.append(f"generation (votes, pools, evaluation): {engine}")
     if m.vllm and cpu:
-        lines.append("GRPO rollouts: Hugging Face generate (TRL's vLLM rollouts are GPU-only, README 'vLLM on CPU')")
+        lines.append("GRPO rollouts: Hugging Face generate (TRL's vLLM rollouts are GPU-only: docs/multi-gpu.md)")
     elif m.vllm:
         lines.append(
             f"GRPO rollouts: TRL vLLM server mode, `trl vllm-serve` on GPUs {m.vllm_server_devices} per phase"

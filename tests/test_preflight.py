@@ -1,0 +1,115 @@
+"""`--dry-run`'s preflight report, Hub ids in model.path, and config paths read from the config's folder."""
+
+import os
+
+import pytest
+
+from rzero.cli import main
+from rzero.config import ConfigError, load_config
+from rzero.preflight import NotChecked, check_inputs, check_model, dry_run_report, is_hub_id, local_model
+
+
+def test_dry_run_runs_every_check_and_names_those_it_cannot(tmp_path, capsys):
+    out = tmp_path / "run"
+    lines, failed = dry_run_report(load_config(None), out)
+    text = "\n".join(lines)
+    assert not failed and not out.exists()
+    for name in ("model", "device", "vLLM", "files", "threads", "output"):
+        assert f"ok       {name}:" in text
+    assert "not run  weights" in text
+
+
+def test_dry_run_reports_every_failure_and_exits_2(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code = main(
+        ["run", "--dry-run", "--out", str(blocker / "run"), "eval.heldout_file=missing.jsonl", "model.threads=999"]
+    )
+    out = capsys.readouterr().out
+    assert code == 2 and "3 iterations" in out  # the plan is printed as well
+    assert "FAILED   files: eval.heldout_file missing.jsonl does not exist" in out
+    assert "FAILED   threads: model.threads=999" in out and "FAILED   output:" in out
+    assert blocker.read_text() == "x"
+
+
+@pytest.mark.parametrize(
+    "text, hub",
+    [
+        ("Qwen/Qwen3-4B-Base", True),
+        ("meta-llama/Llama-3.2-1B", True),
+        ("/models/Qwen3-4B-Base", False),
+        ("models/a/b", False),
+        ("../x", False),
+        ("Qwen3-4B-Base", False),
+        ("embedded", False),
+    ],
+)
+def test_hub_ids_by_hand(text, hub):
+    assert is_hub_id(text) == hub
+
+
+def test_a_hub_id_offline_is_refused_with_the_download_command(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = load_config(None, ["model.path=Qwen/Qwen3-4B-Base"])
+    with pytest.raises(ConfigError, match="HF_HUB_OFFLINE is set: download it first .hf download Qwen/Qwen3-4B-Base"):
+        check_model(cfg)
+    assert local_model(cfg) is cfg  # nothing fetched
+
+
+def test_a_hub_id_online_is_fetched_at_run_start(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    cfg = load_config(None, ["model.path=Qwen/Qwen3-4B-Base"])
+    with pytest.raises(NotChecked, match="Hub id"):
+        check_model(cfg)
+    check_inputs(cfg)  # a real run's preflight lets it through: the download shows whether it exists
+    fetched = tmp_path / "cache" / "snapshot"
+
+    def fake_download(repo_id, allow_patterns):
+        assert repo_id == "Qwen/Qwen3-4B-Base" and "*.safetensors" in allow_patterns
+        fetched.mkdir(parents=True)
+        (fetched / "config.json").write_text("{}")
+        return str(fetched)
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    assert local_model(cfg).model.path == str(fetched) and cfg.model.path == "Qwen/Qwen3-4B-Base"
+
+
+def test_a_failed_hub_download_names_the_field(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    import huggingface_hub
+
+    def refuse(repo_id, allow_patterns):
+        raise OSError("no network")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", refuse)
+    with pytest.raises(ConfigError, match="model.path Qwen/Nope: the Hub download failed .OSError: no network"):
+        local_model(load_config(None, ["model.path=Qwen/Nope"]))
+
+
+def test_config_paths_are_read_from_the_config_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "recipes"
+    (folder / "model").mkdir(parents=True)
+    config = folder / "mine.yaml"
+    config.write_text(
+        "model:\n  path: model\n"
+        "launch:\n  mode: accelerate\n  accelerate_config: acc/zero3.yaml\n"
+        "eval:\n  heldout_file: held.jsonl\n  data_dir: ../data\n  probe_file: /abs/probe.jsonl\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config(config)
+    assert cfg.model.path == str(folder / "model")
+    assert cfg.launch.accelerate_config == str(folder / "acc" / "zero3.yaml")
+    assert cfg.eval.heldout_file == str(folder / "held.jsonl") and cfg.eval.data_dir == str(tmp_path / "data")
+    assert cfg.eval.probe_file == "/abs/probe.jsonl"
+    overridden = load_config(config, ["eval.heldout_file=mine.jsonl"])  # the command line: the working directory
+    assert overridden.eval.heldout_file == "mine.jsonl" and os.path.abspath("mine.jsonl").startswith(str(elsewhere))
+    hub = folder / "hub.yaml"
+    hub.write_text("model:\n  path: Qwen/Qwen3-4B-Base\n")  # no such folder beside it: a Hub id, kept
+    assert load_config(hub).model.path == "Qwen/Qwen3-4B-Base"

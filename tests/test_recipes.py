@@ -1,0 +1,116 @@
+"""The shipped GPU recipes and `rzero.memory`: each recipe's per-GPU estimate fits the GPU it states,
+the estimate counts what it says (hand-made shapes), and it refuses what cannot fit."""
+
+from dataclasses import replace
+
+import pytest
+
+from rzero.cli import DEFAULT_CONFIG
+from rzero.config import load_config
+from rzero.memory import (
+    GIB,
+    KNOWN_SHAPES,
+    SHARES,
+    Decoder,
+    Sharding,
+    decoder_shape,
+    estimate,
+    training_parts,
+    weights_fit_engines,
+)
+
+RECIPES = ["qwen3-4b-base-1gpu-lora.yaml", "qwen3-4b-base.yaml", "qwen3-8b-base.yaml"]
+
+
+def test_one_recipe_per_hardware_size_and_no_second_paper_recipe():
+    shipped = {path.name for path in DEFAULT_CONFIG.parent.glob("*.yaml")}
+    assert shipped == {"default.yaml", *RECIPES}
+    lora, four, eight = (load_config(DEFAULT_CONFIG.parent / name) for name in RECIPES)
+    assert lora.model.lora_rank and lora.launch.mode == "subprocess" and not lora.launch.train_devices
+    assert four.launch.train_devices == eight.launch.train_devices == "0,1,2,3,4,5,6,7"
+    assert four.model.path.endswith("Qwen3-4B-Base") and eight.model.path.endswith("Qwen3-8B-Base")
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_each_gpu_recipe_fits_the_gpu_it_states(name):
+    cfg = load_config(DEFAULT_CONFIG.parent / name)
+    shape, source = decoder_shape(cfg.model.path)
+    assert shape is not None, source
+    assert cfg.model.device == "cuda" and cfg.launch.gpu_memory_gib == 80
+    for phase in estimate(cfg, shape):
+        assert phase.total <= cfg.launch.gpu_memory_gib * GIB, phase.line(cfg.launch.gpu_memory_gib)
+    assert weights_fit_engines(cfg, shape) is None
+
+
+def test_the_old_single_process_paper_layout_does_not_fit():
+    """The removed paper.yaml: one process, no micro-batches, so one Solver step is one forward pass
+    over all 2,560 sequences. The estimate must say that it cannot fit."""
+    inprocess = ["launch.mode=inprocess", "launch.train_devices=", "challenger.solver_server_devices="]
+    cfg = load_config(DEFAULT_CONFIG.parent / "qwen3-4b-base.yaml", inprocess)
+    cfg = replace(cfg, solver=replace(cfg.solver, sequences_per_micro_batch=0))
+    solver = next(p for p in estimate(cfg, KNOWN_SHAPES["Qwen3-4B-Base"]) if p.phase.startswith("solver"))
+    assert solver.gpus == 1 and "micro-batch 2560" in solver.phase
+    assert solver.total > 1000 * GIB and "DOES NOT FIT 80 GiB" in solver.line(80)
+
+
+def test_published_parameter_counts():
+    assert KNOWN_SHAPES["Qwen3-4B-Base"].parameters == pytest.approx(4.02e9, rel=0.01)
+    assert KNOWN_SHAPES["Qwen3-8B-Base"].parameters == pytest.approx(8.19e9, rel=0.01)
+    assert KNOWN_SHAPES["Qwen3-4B-Base"].layers * KNOWN_SHAPES["Qwen3-4B-Base"].layer_parameters == pytest.approx(
+        3.6e9, rel=0.02
+    )  # the model card: 3.6B non-embedding parameters
+
+
+TINY = Decoder(hidden=10, layers=2, vocab=100, inter=20, q_width=10, kv_width=10, tied=True)
+
+
+def parts(**kwargs):
+    settings = {"sharding": Sharding(), "lora_rank": 0, "kl": True, "micro": 1, "tokens": 1, **kwargs}
+    return dict(training_parts(TINY, **settings))
+
+
+def test_training_states_by_hand():
+    p = TINY.parameters  # 2 layers x (10*40 + 3*10*20 + 20) + 100*10 + 10 = 2050
+    assert p == 2 * (400 + 600 + 20) + 1000 + 10
+    full = parts()
+    assert full["weights+grads"] == 4 * p and full["AdamW fp32"] == 12 * p and full["reference"] == 2 * p
+    zero3 = parts(sharding=Sharding(processes=8, zero_stage=3))
+    assert zero3["weights+grads"] == 4 * p / 8 and zero3["AdamW fp32"] == 12 * p / 8 and zero3["reference"] == 2 * p / 8
+    assert zero3["ZeRO-3 gathered"] == 2 * (100 * 10 + 2 * TINY.layer_parameters)
+    zero2 = parts(sharding=Sharding(processes=4, zero_stage=2))
+    assert zero2["weights+grads"] == 2 * p + 2 * p / 4 and zero2["AdamW fp32"] == 12 * p / 4
+    assert "reference" not in parts(kl=False)
+
+
+def test_lora_trains_adapters_and_keeps_no_reference_copy():
+    lora = parts(lora_rank=2)
+    assert lora["frozen weights"] == 2 * TINY.parameters and "reference" not in lora
+    assert lora["adapters+AdamW"] == 16 * TINY.lora_parameters(2)
+
+
+def test_activations_and_logits_by_hand():
+    one = parts(micro=3, tokens=7)
+    assert one["activations"] == 3 * 7 * 10 * (2 * 2 + 34)
+    assert one["logits"] == 3 * 7 * 100 * 4 + 7 * 100 * 4
+
+
+def test_vllm_shares_are_those_the_code_uses():
+    from rzero.grpo import GRPOPhase, _vllm_arguments
+    from rzero.pipeline import VLLM_MEMORY_SHARE
+
+    assert {k: v for k, v in SHARES.items() if k != "server"} == VLLM_MEMORY_SHARE
+    phase = GRPOPhase(1, 1, 2, 1e-6, 0.0, 1.0, 1.0, 8, vllm=True)
+    assert _vllm_arguments(phase)["vllm_gpu_memory_utilization"] == 0.25
+
+
+def test_weights_that_cannot_fit_a_vllm_share_are_named():
+    cfg = load_config(DEFAULT_CONFIG.parent / "qwen3-8b-base.yaml", ["launch.gpu_memory_gib=40"])
+    assert "do not fit a vLLM share of 10.0 GiB" in weights_fit_engines(cfg, KNOWN_SHAPES["Qwen3-8B-Base"])
+
+
+def test_the_shape_comes_from_config_json_first(tiny_model_dir, tmp_path):
+    shape, source = decoder_shape(tiny_model_dir)
+    assert source.endswith("config.json") and shape.hidden == 32 and shape.layers == 2
+    missing, why = decoder_shape(tmp_path / "nothing")
+    assert missing is None and "cannot be read" in why
+    assert decoder_shape("Qwen/Qwen3-8B-Base")[0] == KNOWN_SHAPES["Qwen3-8B-Base"]
