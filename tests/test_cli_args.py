@@ -58,7 +58,7 @@ CASES = [
     ("eval math without benchmarks", ["eval", "domain=math"], "the math domain is evaluated on benchmarks"),
     ("eval moved field", ["eval", "curriculum.votes_per_question=4"], "is now voting.votes_per_question"),
     ("eval override without =", ["eval", "votes"], "override 'votes' must look like section.field=value"),
-    ("eval missing config", ["eval", "--config", "{tmp}/c.yaml"], "--config: {tmp}/c.yaml does not exist"),
+    ("eval missing config", ["eval", "--config", "{tmp}/c.yaml"], "--config: config file {tmp}/c.yaml does not exist"),
     ("eval json into a missing folder", ["eval", "--json", "{tmp}/a/b.json"], "--json: the folder of {tmp}/a/b.json"),
     ("eval json is a folder", ["eval", "--json", "{tmp}"], "--json: {tmp} is a folder"),
     ("eval unknown domain", ["eval", "domain=chess"], "domain must be one of"),

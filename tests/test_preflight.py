@@ -113,3 +113,16 @@ def test_config_paths_are_read_from_the_config_folder(tmp_path, monkeypatch):
     hub = folder / "hub.yaml"
     hub.write_text("model:\n  path: Qwen/Qwen3-4B-Base\n")  # no such folder beside it: a Hub id, kept
     assert load_config(hub).model.path == "Qwen/Qwen3-4B-Base"
+
+
+def test_shipped_configs_by_name_from_any_folder(tmp_path, monkeypatch, capsys):
+    """A wheel has no configs/ folder beside the user: `--config qwen3-4b-base` (or configs/NAME.yaml)
+    reads the shipped file, and its accelerate config is found beside it."""
+    monkeypatch.chdir(tmp_path)
+    for given in ("qwen3-4b-base", "configs/qwen3-4b-base.yaml"):
+        assert main(["run", "--config", given, "--dry-run"]) == 2  # no GPU here: the device check fails
+        out = capsys.readouterr().out
+        assert "memory per GPU of 80 GiB" in out and "FAILED   files: launch.accelerate_config" not in out
+    assert main(["eval", "--config", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "config file nope does not exist (shipped configs, by name: default, qwen3-4b-base" in err

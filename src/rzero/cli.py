@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from rzero.cliargs import (
+    config_file,
     existing_file,
     existing_folder,
     integer,
@@ -283,7 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     rn = sub.add_parser("run", help="run the R-Zero self-evolution loop")
-    rn.add_argument("--config", help="YAML config file (default: configs/default.yaml, the embedded default)")
+    rn.add_argument(
+        "--config",
+        type=config_file,
+        help="YAML config file, or a shipped one by name: qwen3-4b-base (default: default, the embedded default)",
+    )
     rn.add_argument("--out", help="run directory (default: runs/<timestamp>)")
     rn.add_argument("--resume", action="store_true", help="continue the run in --out, skipping finished stages")
     rn.add_argument("--dry-run", action="store_true", help="print the plan (stages, sequences, memory) and exit")
@@ -322,7 +327,7 @@ def _add_model_commands(sub) -> None:
         "`rzero eval --config RUN/config.yaml model.path=RUN/iter_03/solver/model` evaluates a run's checkpoint "
         "exactly as the run did; `--config configs/qwen3-4b-base.yaml model.path=DIR` gives the paper's benchmarks.",
     )
-    ev.add_argument("--config", type=existing_file, help="YAML config file (default: configs/default.yaml)")
+    ev.add_argument("--config", type=config_file, help="YAML config file or a shipped one's name (default: default)")
     ev.add_argument("--json", type=output_file, help="also write the figures to this file")
     ev.add_argument(
         "overrides", nargs="*", help="section.field=value overrides: model.path=DIR, eval.votes_per_question=10, ..."

@@ -49,10 +49,30 @@ def existing_file(text: str) -> Path:
     return Path(text)
 
 
+def config_file(text: str) -> Path:
+    """A YAML config: a file, else the name of one shipped with rzero (`qwen3-4b-base` or
+    `configs/qwen3-4b-base.yaml` from any folder, as an installed wheel has no configs/ beside you)."""
+    if Path(text).is_file():
+        return Path(text)
+    shipped = Path(__file__).parent / "configs"
+    name = Path(text).name if Path(text).parent.name == "configs" else text
+    for candidate in (shipped / name, shipped / f"{name}.yaml"):
+        if "/" not in name and candidate.is_file():
+            return candidate
+    known = ", ".join(sorted(p.stem for p in shipped.glob("*.yaml")))
+    raise argparse.ArgumentTypeError(f"config file {text} does not exist (shipped configs, by name: {known})")
+
+
 def existing_folder(text: str) -> Path:
     if not Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"{text} does not exist or is not a folder")
     return Path(text)
+
+
+def nearest_existing(path: Path) -> Path:
+    """`path` if it exists, else its nearest existing parent ("." for a relative path with none): where
+    a folder still to be made will be created, so what decides whether it can be."""
+    return next((p for p in (path, *path.parents) if p.exists()), Path("."))
 
 
 def output_file(text: str) -> Path:
@@ -61,8 +81,8 @@ def output_file(text: str) -> Path:
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
-    blocker = next((p for p in path.parents if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
+    blocker = nearest_existing(path.parent)
+    if not blocker.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: {blocker} is a file, not a folder")
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"the folder of {text} does not exist")
@@ -72,8 +92,8 @@ def output_file(text: str) -> Path:
 def output_folder(text: str) -> Path:
     """An argparse type: a folder to write into (it may not exist yet; no part of it is a file)."""
     path = Path(text)
-    existing = next((p for p in (path, *path.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
+    existing = nearest_existing(path)
+    if not existing.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: {existing} is a file, not a folder")
     return path
 

@@ -7,6 +7,7 @@ import contextlib
 from functools import partial
 from pathlib import Path
 
+from rzero.cliargs import nearest_existing
 from rzero.config import ConfigError, RunConfig
 from rzero.domains import load_problems
 from rzero.evalsets import hub_offline, missing_benchmark_file
@@ -215,7 +216,7 @@ def check_output(out: str | Path, option: str = "--out", create: bool = True) ->
     leaves nothing behind: a missing `out` is probed in its nearest existing parent, where the
     command will make it once its other checks have passed."""
     out = Path(out)
-    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    existing = nearest_existing(out)
     if not existing.is_dir():
         raise ConfigError(f"{option} {out}: {existing} is a file, not a directory")
     try:
@@ -251,7 +252,7 @@ def check_writable_file(path: str | Path, option: str) -> None:
     if path.is_dir():
         raise ConfigError(f"{option} {path} is a directory, not a file")
     folder = path.parent
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    existing = nearest_existing(folder)
     if not existing.is_dir():
         raise ConfigError(f"{option} {path}: {existing} is a file, not a directory")
     if existing != folder:
