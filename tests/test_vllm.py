@@ -252,11 +252,16 @@ def test_no_server_outlives_its_run(tmp_path, stop):
         time.sleep(1)
     assert servers, "the run never started its Solver server"
     (group, port), started = servers[0], time.time()
+    with open(f"/proc/{process.pid}/status") as handle:  # how rzero takes signals right now, for the record
+        masks = " ".join(
+            line.split()[0] + line.split()[1] for line in handle if line.startswith(("SigBlk", "SigIgn", "SigCgt"))
+        )
     process.send_signal(getattr(signal, stop))
     code = process.wait(timeout=120)
     while group_alive(group) and time.time() < started + 120:
         time.sleep(0.5)
-    print(f"{stop}: rzero exited {code}; server group gone after {time.time() - started:.1f} s")
+    print(f"{stop}: rzero exited {code}; server group gone after {time.time() - started:.1f} s; {masks}")
     assert not group_alive(group) and port_is_free(port)
     if stop != "SIGKILL":
-        assert code == 130 and "--resume" in (tmp_path / "run.log").read_text()
+        log = (tmp_path / "run.log").read_text()
+        assert code == 130 and "--resume" in log, f"exit {code}, signal masks {masks}; log: {log[-1500:]}"
