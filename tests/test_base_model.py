@@ -79,13 +79,15 @@ def test_shipped_model_is_small_llama_safetensors():
 
 def test_shipped_model_loads_offline_and_solves_easy_problems(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    gen = HFGenerator.from_pretrained(BASE)
+    gen = HFGenerator.from_pretrained(BASE, seed=0)  # seeded: the samples do not depend on earlier tests
     easy = [p for p in D.heldout() if p.difficulty == 1][:16]
     out = gen.generate([D.solver_prompt(p.question) for p in easy], Sampling(1, 0.0, 1.0, 64))
     right = sum(D.equivalent(D.extract_answer(o[0].text) or "", p.answer) for o, p in zip(out, easy, strict=True))
     assert right >= 12, f"only {right}/16 level-1 problems solved"
-    posed = gen.generate([D.challenger_prompt()], Sampling(8, 1.0, 1.0, 64))[0]
-    assert sum(D.parse_question(c.text) is not None for c in posed) >= 6
+    # about 99% of its questions are well-formed (9 ill-formed of 800 over 100 seeds); 3 of 4 is the bar
+    posed = gen.generate([D.challenger_prompt()], Sampling(32, 1.0, 1.0, 64))[0]
+    well_formed = sum(D.parse_question(c.text) is not None for c in posed)
+    assert well_formed >= 24, f"only {well_formed} of 32 sampled questions are well-formed: {[c.text for c in posed]}"
 
 
 def test_model_card_matches_benchmark_json():
