@@ -162,3 +162,31 @@ def test_an_interrupt_anywhere_in_a_command_exits_130_with_the_resume_hint(monke
     assert f"rzero run: interrupted; finished stages are kept: rzero run --out {tmp_path / 'r'} --resume" in (
         capsys.readouterr().err
     )
+
+
+def test_a_caught_interrupt_in_execd_code_still_exits_130_under_python_m(tmp_path):
+    """CPython 3.11: a KeyboardInterrupt raised inside exec'd code and caught still makes a `python -m`
+    module die by SIGINT (-2) whatever it returns. `rzero.cli.exit_with` (what `python -m rzero.cli`
+    ends with, as the stage processes and tests run it) exits 130 all the same."""
+    import signal
+    import subprocess
+    import sys
+
+    (tmp_path / "interrupted.py").write_text(
+        "import os, signal\n"
+        "from rzero.cli import exit_with\n"
+        "try:\n"
+        "    exec('os.kill(os.getpid(), signal.SIGINT)\\nimport time\\ntime.sleep(5)')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('caught')\n"
+        "exit_with(130)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "interrupted"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a terminal's SIGINT
+        timeout=60,
+    )
+    assert done.returncode == 130 and "caught" in done.stdout, (done.returncode, done.stderr[-2000:])

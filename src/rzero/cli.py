@@ -392,5 +392,21 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def exit_with(code: int) -> None:
+    """End `python -m rzero.cli` with `code`. After Ctrl-C (130) it exits by itself, at-exit handlers
+    run first: CPython 3.11 marks a KeyboardInterrupt that lands in exec'd code (a dataclass being
+    built while a module imports, say) as unhandled even once it is caught, and a module run with -m
+    then dies by SIGINT whatever code it returns (exit -2, seen in CI), hiding the 130 and the clean stop."""
+    if code == 130:
+        import atexit
+        import os
+
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_with(main())
