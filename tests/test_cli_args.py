@@ -1,6 +1,7 @@
 """Every command checks its own arguments before any work: exit 2 and one line naming the flag."""
 
 import json
+import time
 
 import pytest
 
@@ -190,3 +191,39 @@ def test_a_caught_interrupt_in_execd_code_still_exits_130_under_python_m(tmp_pat
         timeout=60,
     )
     assert done.returncode == 130 and "caught" in done.stdout, (done.returncode, done.stderr[-2000:])
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_that_a_library_turns_into_another_error_still_stops_the_run(monkeypatch, capsys, tmp_path, stop):
+    """Ctrl-C while TRL imports can come out as RuntimeError (Python wraps an exception raised in a
+    dataclass's __set_name__, TRL's lazy import wraps it again): `rzero run` still ends as stopped,
+    exit 130 with the resume line, and gives the previous signal handlers back."""
+    import os
+    import signal
+
+    from rzero import cli, loop
+
+    def run(cfg, out, resume=False):
+        try:
+            os.kill(os.getpid(), getattr(signal, stop))
+            time.sleep(5)
+        except KeyboardInterrupt as error:
+            raise RuntimeError("Failed to import trl.trainer.grpo_trainer") from error
+        raise AssertionError("the signal did not arrive")
+
+    def failing(cfg, out, resume=False):
+        raise RuntimeError("a real failure")
+
+    sigint = signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal gives it
+    try:
+        sigterm = signal.getsignal(signal.SIGTERM)
+        monkeypatch.setattr(loop, "run", run)
+        assert cli.main(["run", "--out", str(tmp_path / "r"), "iterations=1"]) == 130
+        assert f"rzero run: stopped by {stop}; finished stages are kept" in capsys.readouterr().err
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGTERM) is sigterm
+        monkeypatch.setattr(loop, "run", failing)
+        with pytest.raises(RuntimeError, match="a real failure"):  # no stop signal: the error is not hidden
+            cli.main(["run", "--out", str(tmp_path / "r2"), "iterations=1"])
+    finally:
+        signal.signal(signal.SIGINT, sigint)

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rzero.cliargs import (
@@ -85,16 +87,29 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM (`kill`, a job scheduler) ends `rzero run` as Ctrl-C does, by an exception, so that the
-    servers and engines it started are stopped on the way out; Python's default would die on the spot
-    and leave them running."""
+@contextmanager
+def _stop_signals(received: list[str]) -> Iterator[None]:
+    """SIGTERM (`kill`, a job scheduler) and SIGINT (Ctrl-C) end `rzero run` by an exception, so that the
+    servers and engines it started are stopped on the way out (Python's default for SIGTERM dies on the
+    spot and leaves them running). The signal is also recorded in `received`: a library may turn the
+    KeyboardInterrupt into another exception (an import interrupted inside a dataclass's __set_name__
+    comes out of TRL as RuntimeError), and the run must still end as stopped. An ignored SIGINT (a
+    shell's background job) stays ignored. The previous handlers come back afterwards."""
     import signal
 
     def stop(signum, frame):
-        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+        received.append(signal.Signals(signum).name)
+        raise KeyboardInterrupt(f"stopped by {received[-1]}")
 
-    signal.signal(signal.SIGTERM, stop)
+    taken = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        taken.append(signal.SIGINT)
+    previous = {signum: signal.signal(signum, stop) for signum in taken}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -102,6 +117,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from rzero.loop import run
 
     out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    received: list[str] = []  # the stop signals that arrived during the run
     try:
         cfg = load_config(args.config or DEFAULT_CONFIG, args.overrides)
         if args.dry_run:
@@ -117,11 +133,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"({'embedded base model' if cfg.model.path == 'embedded' else cfg.model.path}) -> {out}",
             flush=True,
         )
-        _stop_on_sigterm()
-        summary = run(cfg, out, resume=args.resume)
+        with _stop_signals(received):
+            summary = run(cfg, out, resume=args.resume)
     except ConfigError as error:
         print(f"rzero run: {error}", file=sys.stderr)
         return 2
+    except Exception:
+        if not received:  # a real failure: its traceback
+            raise
+        resume = f"finished stages are kept: rzero run --out {out} --resume"
+        print(f"rzero run: stopped by {received[0]}; {resume}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt as stop:
         why = stop.args[0] if stop.args else "interrupted"
         print(f"rzero run: {why}; finished stages are kept: rzero run --out {out} --resume", file=sys.stderr)
