@@ -230,7 +230,7 @@ def healthy(port: int) -> bool:
     import urllib.request
 
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
             return response.status == 200
     except OSError:
         return False
@@ -244,13 +244,16 @@ def test_no_server_outlives_its_run(tmp_path, stop):
 
     out = tmp_path / "run"
     process = rzero_run(out, "challenger.solver_server_devices=cpu", "challenger.grpo_steps=50", wait=False)
-    deadline = time.time() + 600
-    servers = []
-    while time.time() < deadline and not (servers and healthy(servers[0][1])):
-        assert process.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+    deadline, servers, up = time.time() + 600, [], False
+    while time.time() < deadline and not up:
+        log = (tmp_path / "run.log").read_text(errors="replace")
+        assert process.poll() is None, log[-3000:]
         servers = server_children(process.pid)
+        # up: the Challenger phase trains against it (rzero saw it healthy), or it answers; under load,
+        # while it serves the phase's votes, its health check can take longer than the probe's timeout
+        up = bool(servers) and ("challenger GRPO" in log or healthy(servers[0][1]))
         time.sleep(1)
-    assert servers, "the run never started its Solver server"
+    assert up, "the run never started its Solver server"
     (group, port), started = servers[0], time.time()
     with open(f"/proc/{process.pid}/status") as handle:  # how rzero takes signals right now, for the record
         masks = " ".join(
