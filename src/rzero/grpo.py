@@ -96,7 +96,9 @@ def _vllm_arguments(phase: GRPOPhase) -> dict:
     if not phase.vllm:
         return {}
     if not phase.vllm_server_url:
-        return {"vllm_mode": "colocate", "vllm_gpu_memory_utilization": 0.25}
+        from rzero.memory import COLOCATED_ROLLOUT_SHARE
+
+        return {"vllm_mode": "colocate", "vllm_gpu_memory_utilization": COLOCATED_ROLLOUT_SHARE}
     from rzero.remote import free_port
 
     return {"vllm_mode": "server", "vllm_server_base_url": phase.vllm_server_url, "vllm_group_port": free_port()}

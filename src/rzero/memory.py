@@ -33,8 +33,14 @@ GIB = 2**30
 OVERHEAD_GIB = 3.0
 PROMPT_TOKENS = 256
 QUESTION_TOKENS = 512
-COLOCATED_ROLLOUT_SHARE = 0.25  # rzero.grpo's vllm_gpu_memory_utilization
-SHARES = {"alone": 0.85, "pair": 0.4, "beside_training": 0.25, "server": 0.85}  # as rzero.pipeline / remote
+# The shares of a GPU's memory that rzero gives vLLM: the one place they are set. TRL's colocated rollout
+# engine (rzero.grpo); a stage's engines (rzero.pipeline): one alone (evaluation), two side by side (the
+# curriculum's Challenger and Solver), the frozen Solver beside training; a `vllm serve` server (rzero.remote).
+# On CPU each engine has model.vllm_kv_cache_gib of host memory for its KV cache instead.
+COLOCATED_ROLLOUT_SHARE = 0.25
+VLLM_MEMORY_SHARE = {"alone": 0.85, "pair": 0.4, "beside_training": 0.25}
+SERVER_SHARE = 0.85
+SHARES = {**VLLM_MEMORY_SHARE, "server": SERVER_SHARE}
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from rzero import evaluate as evaluate_stage
 from rzero import solver as solver_stage
 from rzero.config import RunConfig
 from rzero.domains import Domain, get_domain, with_chat_template
+from rzero.memory import VLLM_MEMORY_SHARE
 from rzero.probe import load_probe, probe_figures
 from rzero.records import (
     STAGES,
@@ -39,13 +40,6 @@ from rzero.rundir import RunDir, read_jsonl, write_jsonl
 def build_domain(cfg: RunConfig) -> Domain:
     """The run's domain, its prompts rendered with the base model's chat template where it has one."""
     return with_chat_template(get_domain(cfg.domain), base_model(cfg), cfg.model.chat_template)
-
-
-# Shares of one GPU's memory for each vLLM engine of a stage process: an engine alone (evaluation);
-# two engines at once (the curriculum's Challenger and Solver; evaluation with Challenger samples); the
-# frozen Solver beside training and TRL's colocated engine (0.25 of the GPU, grpo.py) in the Challenger
-# phase. On CPU each engine has model.vllm_kv_cache_gib of host memory for its KV cache instead.
-VLLM_MEMORY_SHARE = {"alone": 0.85, "pair": 0.4, "beside_training": 0.25}
 
 
 def _generator(path: Path, cfg: RunConfig, seed_offset: int, label: str, engines: ExitStack, share: str = "alone"):

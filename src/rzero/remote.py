@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rzero.generation import Completion, Sampling
+from rzero.memory import SERVER_SHARE
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 SOLVER_URL_ENV = "RZERO_SOLVER_URL"  # set while a `vllm serve` of the frozen Solver is up
@@ -229,7 +230,7 @@ def vllm_serve_argv(
     port: int,
     gpus: int = 1,
     host: str = "127.0.0.1",
-    gpu_memory_utilization: float = 0.85,
+    gpu_memory_utilization: float = SERVER_SHARE,
     cpu_kv_cache_gib: float = 0.0,
 ) -> list[str]:
     """The command of a vLLM OpenAI-compatible server for `model_dir` (devices via CUDA_VISIBLE_DEVICES);
