@@ -20,17 +20,18 @@ import sys
 import time
 from pathlib import Path
 
-from rzero.config import load_config
-from rzero.generation import embedded_base_path, set_threads
-from rzero.modelcard import CARD_FIGURE_KEYS, write_model_card
-from rzero.pipeline import build_domain, run_evaluate
+from rzero.base_model.modelcard import CARD_FIGURE_KEYS, write_model_card
+from rzero.config.load import load_config
+from rzero.engines.generation import set_threads
+from rzero.run.inputs import build_domain, embedded_base_path
+from rzero.run.pipeline import run_evaluate
 
 RESULTS = Path(__file__).parent / "results" / "base_model.json"
 
 
 def pretraining_levels(model_dir: Path) -> list[int] | None:
     """The levels the model's corpus drew solving documents from (every phase of its pretraining record)."""
-    from rzero.modelcard import phase_records
+    from rzero.base_model.modelcard import phase_records
 
     record = model_dir / "pretrain_record.json"
     if not record.exists():

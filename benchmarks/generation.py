@@ -23,7 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from rzero.generation import GREEDY, Sampling, embedded_base_path
+from rzero.core.sampling import GREEDY, Sampling
+from rzero.run.inputs import embedded_base_path
 
 RESULTS = Path(__file__).parent / "results" / "generation.json"
 RUNS = Path(__file__).parent / "runs" / "generation"
@@ -31,7 +32,7 @@ TEN_SAMPLES = Sampling(samples_per_prompt=10, temperature=1.0, top_p=1.0, max_ne
 
 
 def make_generator(backend: str, model: Path, threads: int):
-    from rzero.generation import HFGenerator, VLLMGenerator, set_threads
+    from rzero.engines.generation import HFGenerator, VLLMGenerator, set_threads
 
     set_threads(threads)
     if backend == "hf":
@@ -119,7 +120,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
 
-    from rzero.domains import get_domain
+    from rzero.core.domains import get_domain
 
     domain = get_domain("arithmetic")
     prompts = [domain.solver_prompt(p.question) for p in domain.heldout()[: args.prompts]]

@@ -23,13 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 
-from rzero.domains.arithmetic import OPERATORS, ArithmeticDomain, make_heldout
-from rzero.evaluate import question_validity, score_problems, summarize
-from rzero.generation import HFGenerator, set_threads
-from rzero.voting import in_band
+from rzero.core.domains.arithmetic import OPERATORS, ArithmeticDomain, make_heldout
+from rzero.core.voting import in_band
+from rzero.engines.generation import HFGenerator, set_threads
+from rzero.stages.evaluate import question_validity, score_problems, summarize
 
 
 def level_figures(results: list) -> dict:
@@ -125,7 +124,7 @@ def main() -> int:
         "temperature": args.temperature,
         "by_level": by_level,
         "screen": screen(results, by_level, reference),
-        "challenger": asdict(question_validity(generator, domain, samples=300)),
+        "challenger": question_validity(generator, domain, samples=300).to_json(),
         "wall_seconds": round(time.time() - started, 1),
     }
     if args.out:

@@ -25,7 +25,7 @@ import numpy as np
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 from sklearn.metrics import adjusted_rand_score
 
-from rzero.rewards import bleu_distance_matrix, cluster_labels
+from rzero.core.rewards import bleu_distance_matrix, cluster_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

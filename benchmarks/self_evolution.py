@@ -35,7 +35,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from rzero.rundir import RunDir
+from rzero.core.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
@@ -90,10 +90,10 @@ def pool_diversity(pool_file: Path) -> dict:
     """Diversity of the distinct well-formed questions of a pool (mean pairwise BLEU, lower = more
     diverse; share of distinct token 3-grams), recomputed from pool.jsonl so that runs written before
     the curriculum stage recorded it are measured the same way."""
-    from rzero.curriculum import question_diversity
-    from rzero.domains.arithmetic import ArithmeticDomain
-    from rzero.records import CurriculumRow
-    from rzero.rundir import read_jsonl
+    from rzero.core.domains.arithmetic import ArithmeticDomain
+    from rzero.core.records import CurriculumRow
+    from rzero.core.rundir import read_jsonl
+    from rzero.stages.curriculum import question_diversity
 
     questions = [CurriculumRow.from_json(r).question for r in read_jsonl(pool_file)]
     return question_diversity(questions, ArithmeticDomain().bleu_tokens)
@@ -102,7 +102,7 @@ def pool_diversity(pool_file: Path) -> dict:
 def _dropped_term_values(question: str) -> set[int]:
     """Values of the question with one term left out: the long-expression copying error of the
     embedded base model (it drops a term when it rewrites 8 or more operands)."""
-    from rzero.domains.arithmetic import evaluate, format_expression, parse_expression
+    from rzero.core.domains.arithmetic import evaluate, format_expression, parse_expression
 
     operands, ops = parse_expression(question)
     values = set()
@@ -118,8 +118,8 @@ def label_diagnostics(pool_file: Path) -> dict:
     """Why pseudo-labels are wrong, from the pool's votes and oracle answers (diagnostics only):
     in-band label accuracy per difficulty, and the share of wrong in-band majorities at difficulty
     >= 7 that equal the question's value with one term dropped."""
-    from rzero.records import CurriculumRow
-    from rzero.rundir import read_jsonl
+    from rzero.core.records import CurriculumRow
+    from rzero.core.rundir import read_jsonl
 
     by_level: dict[str, list[int]] = {}
     wrong_long = dropped = 0
@@ -144,8 +144,8 @@ def label_diagnostics(pool_file: Path) -> dict:
 def worked_share(results_file: Path) -> float | None:
     """Share of greedy held-out completions that show worked steps before the box (diagnostics: the
     embedded default's base model often answers long problems hastily, with the box alone)."""
-    from rzero.domains import shows_work
-    from rzero.rundir import read_jsonl
+    from rzero.core.domains import shows_work
+    from rzero.core.rundir import read_jsonl
 
     texts = [row.get("greedy_completion") for row in read_jsonl(results_file)]
     texts = [t for t in texts if t is not None]
@@ -154,7 +154,7 @@ def worked_share(results_file: Path) -> float | None:
 
 def collect_loop(out: Path) -> dict:
     """Per-iteration figures of one run directory."""
-    from rzero.records import RunSummary
+    from rzero.core.records import RunSummary
 
     summary = RunSummary.from_json(json.loads((out / "summary.json").read_text()))
     iterations = []
@@ -191,8 +191,8 @@ def collect_loop(out: Path) -> dict:
 def base_model_sha256(run_dirs: list[Path]) -> str | None:
     """The sha256 of the model.safetensors every run started from (their config's model.path; the
     embedded default's folder for `embedded`). Runs that started from different weights are an error."""
-    from rzero.generation import embedded_base_path
-    from rzero.pretrain import file_sha256
+    from rzero.base_model.pretrain import file_sha256
+    from rzero.run.inputs import embedded_base_path
 
     digests = set()
     for out in run_dirs:
@@ -526,7 +526,7 @@ def main() -> int:
             for (name, _, _), out in zip(sft_jobs, sft_outs, strict=True):
                 sft.setdefault(name, []).append(json.loads((out / "sft.json").read_text()))
     variants = aggregate(loops, sft)
-    from rzero.domains.arithmetic import ArithmeticDomain
+    from rzero.core.domains.arithmetic import ArithmeticDomain
 
     counted = [row["heldout_problems"] for runs in loops.values() for run in runs for row in run["iterations"]]
     heldout_problems = next((int(n) for n in counted if n), None) or len(ArithmeticDomain().heldout())  # heldout_file

@@ -13,7 +13,7 @@ import sys
 from dataclasses import asdict
 
 from rzero.cliargs import integer
-from rzero.domains.arithmetic import HELDOUT_PER_LEVEL, HELDOUT_SEED, OPERATORS, PRETRAIN_LEVELS, make_heldout
+from rzero.core.domains.arithmetic import HELDOUT_PER_LEVEL, HELDOUT_SEED, OPERATORS, PRETRAIN_LEVELS, make_heldout
 
 
 def parse_levels(text: str) -> tuple[int, ...]:

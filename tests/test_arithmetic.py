@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rzero.domains import get_domain, last_boxed
-from rzero.domains.arithmetic import (
+from rzero.core.domains import get_domain, last_boxed
+from rzero.core.domains.arithmetic import (
     HELDOUT_LEVELS,
     HELDOUT_PER_LEVEL,
     OPERATORS,
@@ -185,7 +185,7 @@ def test_make_heldout_script_writes_a_file_the_loop_reads(tmp_path, capsys):
     import importlib.util
     from pathlib import Path
 
-    from rzero.domains import load_problems
+    from rzero.core.domains import load_problems
 
     path = Path(__file__).parents[1] / "scripts" / "make_heldout.py"
     spec = importlib.util.spec_from_file_location("make_heldout", path)

@@ -108,7 +108,7 @@ def test_gpu_settings_on_a_cpu_machine(tmp_path, capsys, no_model_loads):
     ],
 )
 def test_vllm_on_cpu_needs_the_cpu_build(tmp_path, capsys, monkeypatch, no_model_loads, installed, overrides, expected):
-    monkeypatch.setattr("rzero.preflight.vllm_distribution", lambda: installed)
+    monkeypatch.setattr("rzero.plan.preflight.vllm_distribution", lambda: installed)
     assert main(["run", "--out", str(tmp_path / "r"), *overrides]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and expected in err, err

@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer
 
-from rzero.domains.arithmetic import ArithmeticDomain, level_spec, sample_problem
-from rzero.generation import HFGenerator, Sampling, embedded_base_path
-from rzero.modelcard import CARD_FIGURES_BEGIN, CARD_FIGURES_END, phase_records
+from rzero.base_model.modelcard import CARD_FIGURES_BEGIN, CARD_FIGURES_END, phase_records
+from rzero.core.domains.arithmetic import ArithmeticDomain, level_spec, sample_problem
+from rzero.core.sampling import Sampling
+from rzero.engines.generation import HFGenerator
+from rzero.run.inputs import embedded_base_path
 
 BASE = embedded_base_path()
 RESULTS = Path(__file__).parents[1] / "benchmarks" / "results" / "base_model.json"
@@ -110,7 +112,7 @@ def test_shipped_model_is_what_its_recipe_records():
     record names the weights each continued phase started from."""
     from dataclasses import asdict
 
-    from rzero.pretrain import EMBEDDED_RECIPE, load_recipe
+    from rzero.base_model.pretrain import EMBEDDED_RECIPE, load_recipe
 
     record = json.loads((BASE / "pretrain_record.json").read_text())
     phases = phase_records(record)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rzero.domains import shows_work
-from rzero.evaluate import ProblemResult
+from rzero.core.domains import shows_work
+from rzero.stages.evaluate import ProblemResult
 
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 

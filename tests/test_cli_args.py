@@ -11,22 +11,22 @@ from rzero.cli import main
 @pytest.fixture
 def no_work(monkeypatch, no_model_loads):
     """Also fail the test if a training or a worker starts before the arguments are checked."""
-    import rzero.pretrain
-    import rzero.sft
-    import rzero.worker
+    import rzero.base_model.pretrain
+    import rzero.engines.sft
+    import rzero.run.worker
 
     def refuse(*args, **kwargs):
         raise AssertionError("work started before the arguments were checked")
 
-    monkeypatch.setattr(rzero.pretrain, "train", refuse)
-    monkeypatch.setattr(rzero.sft, "fine_tune", refuse)
-    monkeypatch.setattr(rzero.worker, "follow", refuse)
+    monkeypatch.setattr(rzero.base_model.pretrain, "train", refuse)
+    monkeypatch.setattr(rzero.engines.sft, "fine_tune", refuse)
+    monkeypatch.setattr(rzero.run.worker, "follow", refuse)
 
 
 def run_dir(tmp_path):
     """A run directory as `rzero run` leaves it before its first stage (3 iterations)."""
     from rzero.cli import DEFAULT_CONFIG
-    from rzero.config import dump_yaml, load_config
+    from rzero.config.load import dump_yaml, load_config
 
     folder = tmp_path / "run"
     folder.mkdir()
@@ -117,12 +117,12 @@ def test_help_still_exits_0(capsys):
 
 def test_eval_writes_its_figures_before_printing(tiny_model_dir, tmp_path, monkeypatch):
     """The --json file holds the figures even when printing the tables fails afterwards."""
-    import rzero.tables
+    import rzero.observe.tables
 
     def broken(*args, **kwargs):
         raise RuntimeError("terminal gone")
 
-    monkeypatch.setattr(rzero.tables, "print_figures", broken)
+    monkeypatch.setattr(rzero.observe.tables, "print_figures", broken)
     out = tmp_path / "figures.json"
     arguments = ["eval", f"model.path={tiny_model_dir}", "eval.votes_per_question=2", "eval.problems=4"]
     with pytest.raises(RuntimeError, match="terminal gone"):
@@ -135,10 +135,11 @@ def test_eval_is_the_loops_evaluation_stage(tiny_model_dir, tmp_path):
     """One evaluation path: `rzero eval` with a run's overrides gives exactly the figures of that run's
     iteration-0 evaluation stage (same seed, same sampling, same problems)."""
     from rzero.cli import DEFAULT_CONFIG
-    from rzero.config import load_config
-    from rzero.pipeline import build_domain, run_stage
-    from rzero.records import EvaluateMetrics
-    from rzero.rundir import RunDir
+    from rzero.config.load import load_config
+    from rzero.core.records import EvaluateMetrics
+    from rzero.core.rundir import RunDir
+    from rzero.run.inputs import build_domain
+    from rzero.run.pipeline import run_stage
 
     overrides = [f"model.path={tiny_model_dir}", "eval.problems=6", "eval.max_new_tokens=6", "model.threads=1"]
     overrides += ["eval.votes_per_question=3", "seed=4"]
@@ -201,7 +202,8 @@ def test_a_stop_signal_that_a_library_turns_into_another_error_still_stops_the_r
     import os
     import signal
 
-    from rzero import cli, loop
+    from rzero import cli
+    from rzero.run import loop
 
     def run(cfg, out, resume=False):
         try:

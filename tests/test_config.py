@@ -2,7 +2,8 @@
 
 import pytest
 
-from rzero.config import ConfigError, RunConfig, dump_yaml, load_config
+from rzero.config.load import dump_yaml, load_config
+from rzero.config.schema import ConfigError, RunConfig
 
 
 def test_defaults_are_the_papers():

@@ -6,10 +6,10 @@ import pytest
 import torch
 from tests.test_loop import tiny_config
 
-from rzero.domains.arithmetic import ArithmeticDomain
-from rzero.grpo import PhaseFailed, check_finite
-from rzero.loop import phase_warnings, run
-from rzero.records import CurriculumMetrics, EvaluateMetrics, IterationRecord, SolverMetrics
+from rzero.core.domains.arithmetic import ArithmeticDomain
+from rzero.core.records import CurriculumMetrics, EvaluateMetrics, IterationRecord, PhaseFailed, SolverMetrics
+from rzero.engines.grpo import check_finite
+from rzero.run.loop import phase_warnings, run
 
 QUIET = {"log": lambda *_: None}
 
@@ -32,9 +32,9 @@ def test_challenger_that_poses_nothing_well_formed(tmp_path, monkeypatch):
 
 
 def test_empty_curriculum_after_the_band(tmp_path, monkeypatch):
-    import rzero.curriculum
+    import rzero.stages.curriculum
 
-    monkeypatch.setattr(rzero.curriculum, "in_band", lambda p_hat, delta: False)
+    monkeypatch.setattr(rzero.stages.curriculum, "in_band", lambda p_hat, delta: False)
     summary, messages = run_logged(tiny_config("challenger.train=false"), tmp_path)
     it = summary.iterations[1]
     assert it.curriculum.kept == 0 and it.curriculum.labelled > 0
@@ -54,8 +54,8 @@ def test_solver_that_never_boxes_an_answer(tmp_path):
 
 def test_solver_phase_without_answers_is_reported():
     entry = IterationRecord(
-        1,
-        EvaluateMetrics(),
+        iteration=1,
+        evaluate=EvaluateMetrics(),
         curriculum=CurriculumMetrics(kept=5),
         solver=SolverMetrics(trained=True, answered_fraction=0.0, rollouts=80),
     )

@@ -4,11 +4,12 @@ import json
 
 import pytest
 
-from rzero import drift
-from rzero.config import ConfigError, MonitorConfig, load_config
-from rzero.metrics import metrics_rows, stage_scalars, train_scalars
-from rzero.records import ChallengerMetrics, CurriculumMetrics, EvaluateMetrics, Figures, IterationRecord
-from rzero.rundir import RunDir, write_jsonl
+from rzero.config.load import load_config
+from rzero.config.schema import ConfigError, MonitorConfig
+from rzero.core.records import ChallengerMetrics, CurriculumMetrics, EvaluateMetrics, Figures, IterationRecord
+from rzero.core.rundir import RunDir, write_jsonl
+from rzero.observe import drift
+from rzero.observe.metrics import metrics_rows, stage_scalars, train_scalars
 
 HEALTHY = {"kept_fraction": 0.4, "mean_pairwise_bleu": 0.2, "distinct_fraction": 0.9}
 
@@ -18,12 +19,12 @@ def evaluated(accuracy):
 
 
 def history(accuracies, curricula=None, rewards=None):
-    rows = [IterationRecord(0, evaluated(accuracies[0]))]
+    rows = [IterationRecord(iteration=0, evaluate=evaluated(accuracies[0]))]
     for k, acc in enumerate(accuracies[1:], start=1):
         rows.append(
             IterationRecord(
-                k,
-                evaluated(acc),
+                iteration=k,
+                evaluate=evaluated(acc),
                 curriculum=CurriculumMetrics(**(curricula or {}).get(k, HEALTHY)),
                 challenger=ChallengerMetrics(trained=True, reward=(rewards or {}).get(k, 0.3)),
             )

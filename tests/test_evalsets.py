@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from rzero.domains.math import MathDomain
-from rzero.evalsets import MATH_BENCHMARKS, load_benchmark
-from rzero.evaluate import score_problems
-from rzero.generation import ScriptedGenerator
-from rzero.verify import VerifyPool
+from rzero.core.domains.math import MathDomain
+from rzero.core.evalsets import MATH_BENCHMARKS, load_benchmark
+from rzero.core.verify import VerifyPool
+from rzero.engines.generation import ScriptedGenerator
+from rzero.stages.evaluate import score_problems
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

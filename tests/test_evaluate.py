@@ -2,10 +2,10 @@
 
 import pytest
 
-from rzero.domains import Problem
-from rzero.domains.arithmetic import ArithmeticDomain
-from rzero.evaluate import question_validity, score_problems, summarize
-from rzero.generation import ScriptedGenerator
+from rzero.core.domains import Problem
+from rzero.core.domains.arithmetic import ArithmeticDomain
+from rzero.engines.generation import ScriptedGenerator
+from rzero.stages.evaluate import question_validity, score_problems, summarize
 
 D = ArithmeticDomain()
 PROBLEMS = [Problem("1+1", "2", 1), Problem("2*3+1", "7", 2), Problem("9-9-9", "-9", 2)]
@@ -65,7 +65,7 @@ def test_question_validity():
 
 
 def test_spread_subset_takes_every_level():
-    from rzero.evaluate import spread_subset
+    from rzero.stages.evaluate import spread_subset
 
     heldout = D.heldout()
     subset = spread_subset(heldout, 32)
@@ -75,16 +75,26 @@ def test_spread_subset_takes_every_level():
 
 
 def test_evaluate_model_uses_the_subset_and_checks_the_curriculum():
-    from rzero.config import EvalConfig
-    from rzero.evaluate import evaluate_model
-    from rzero.records import CurriculumRow
+    from rzero.config.schema import EvalConfig
+    from rzero.core.records import CurriculumRow
+    from rzero.stages.evaluate import evaluate_model
 
     def solve(prompt, i):
         question = prompt.split("\n")[0].removeprefix("Problem: ")
         return "\\boxed{" + D.oracle(question) + "}"
 
     def row(question, label, truth):
-        return CurriculumRow(question, 1, [label], label, 1.0, [1], True, truth, label == truth)
+        return CurriculumRow(
+            question=question,
+            difficulty=1,
+            answers=[label],
+            pseudo_label=label,
+            p_hat=1.0,
+            group_sizes=[1],
+            in_band=True,
+            oracle_answer=truth,
+            pseudo_label_correct=label == truth,
+        )
 
     cfg = EvalConfig(problems=16, max_new_tokens=8)
     curriculum = [row("1+1", "2", "2"), row("2*3", "5", "6")]
@@ -96,8 +106,8 @@ def test_evaluate_model_uses_the_subset_and_checks_the_curriculum():
 
 
 def test_question_validity_samples_the_challenger_when_asked():
-    from rzero.config import EvalConfig
-    from rzero.evaluate import evaluate_model
+    from rzero.config.schema import EvalConfig
+    from rzero.stages.evaluate import evaluate_model
 
     solver, challenger = ScriptedGenerator(lambda prompt, i: "\\boxed{0}"), ScriptedGenerator(script)
     cfg = EvalConfig(problems=3, max_new_tokens=8, challenger_samples=8)
@@ -113,10 +123,10 @@ def test_heldout_file_replaces_the_domains_set(tmp_path):
     """eval.heldout_file: the stage scores exactly the file's problems, by level, and keeps the greedy text."""
     import json
 
-    from rzero.config import EvalConfig
-    from rzero.domains.arithmetic import make_heldout
-    from rzero.evaluate import evaluate_model
-    from rzero.rundir import read_jsonl
+    from rzero.config.schema import EvalConfig
+    from rzero.core.domains.arithmetic import make_heldout
+    from rzero.core.rundir import read_jsonl
+    from rzero.stages.evaluate import evaluate_model
 
     problems = make_heldout(seed=3, per_level=2, levels=(9, 10), operators=("+", "-"))
     path = tmp_path / "heldout.jsonl"
@@ -135,7 +145,7 @@ def test_heldout_file_replaces_the_domains_set(tmp_path):
 
 
 def test_load_problems_names_the_file_and_line(tmp_path):
-    from rzero.domains import load_problems
+    from rzero.core.domains import load_problems
 
     path = tmp_path / "h.jsonl"
     path.write_text('{"question": "1+2", "answer": "3", "difficulty": 1}\n{"question": "1+2", "answer": "3"}\n')
@@ -150,10 +160,10 @@ def test_math_benchmarks_in_the_evaluation_stage(tmp_path):
     """The math domain end to end through evaluation: benchmark files, prompts, extraction, equivalence."""
     import json
 
-    from rzero.config import EvalConfig
-    from rzero.domains.math import MathDomain
-    from rzero.evaluate import evaluate_model
-    from rzero.generation import ScriptedGenerator
+    from rzero.config.schema import EvalConfig
+    from rzero.core.domains.math import MathDomain
+    from rzero.engines.generation import ScriptedGenerator
+    from rzero.stages.evaluate import evaluate_model
 
     data = tmp_path / "data"
     (data / "gsm8k").mkdir(parents=True)
@@ -176,14 +186,14 @@ def test_math_benchmarks_in_the_evaluation_stage(tmp_path):
     assert metrics.heldout is None  # the math domain has no held-out set of its own
     data = metrics.to_json()  # as summary.json holds it: greedy_accuracy is the benchmark average
     assert data["greedy_accuracy"] == 0.25 and data["benchmarks"]["gsm8k"]["rows_without_gold"] == 0
-    from rzero.records import EvaluateMetrics
+    from rzero.core.records import EvaluateMetrics
 
     assert EvaluateMetrics.from_json(data) == metrics
 
 
 def test_habit_and_skill_split_accuracy_by_whether_the_answer_works_it_out():
     """Hand-made vectors: per level, the share of answers that work the problem out and their accuracy."""
-    from rzero.evaluate import work_by_difficulty
+    from rzero.stages.evaluate import work_by_difficulty
 
     habit, skill = work_by_difficulty(
         [(1, True, True), (1, True, False), (1, False, False), (1, False, True), (2, False, False), (3, True, True)]
@@ -207,6 +217,6 @@ def test_summarize_reports_habit_and_skill_of_greedy_and_sampled_answers():
     assert fig.worked_accuracy_by_difficulty == {"1": 1.0, "2": None}
     assert fig.sampled_worked_share_by_difficulty == {"1": 0.5, "2": 0.75}
     assert fig.sampled_worked_accuracy_by_difficulty == {"1": 1.0, "2": 0.0}
-    from rzero.records import Figures
+    from rzero.core.records import Figures
 
     assert Figures.from_json(fig.to_json()) == fig

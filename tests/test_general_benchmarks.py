@@ -7,11 +7,11 @@ import types
 
 import pytest
 
-from rzero.config import EvalConfig
-from rzero.domains.general import ExactMatch, MultipleChoice, choice_letter, format_choices, normalize_exact
-from rzero.evalsets import load_benchmark, read_rows, scorer_for
-from rzero.evaluate import benchmark_figures, score_problems
-from rzero.generation import ScriptedGenerator
+from rzero.config.schema import EvalConfig
+from rzero.core.domains.general import ExactMatch, MultipleChoice, choice_letter, format_choices, normalize_exact
+from rzero.core.evalsets import load_benchmark, read_rows, scorer_for
+from rzero.engines.generation import ScriptedGenerator
+from rzero.stages.evaluate import benchmark_figures, score_problems
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,7 @@ def gold_replay(problems_by_prompt):
 
 
 def test_gold_replay_scores_every_suite_fully_and_averages_as_the_paper(data_dir):
-    from rzero.domains.math import MathDomain
+    from rzero.core.domains.math import MathDomain
 
     math = MathDomain()
     cfg = EvalConfig(benchmarks="aime25,mmlu_pro,supergpqa,bbeh", data_dir=str(data_dir))

@@ -2,7 +2,8 @@
 
 import pytest
 
-from rzero.generation import GREEDY, HFGenerator, Sampling, ScriptedGenerator
+from rzero.core.sampling import GREEDY, Sampling
+from rzero.engines.generation import HFGenerator, ScriptedGenerator
 
 
 def test_sampling_validation_names_the_field():

@@ -10,8 +10,10 @@ def test_vllm_generator_on_the_embedded_model():
     pytest.importorskip("vllm")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
-    from rzero.domains.arithmetic import ArithmeticDomain
-    from rzero.generation import Sampling, VLLMGenerator, embedded_base_path
+    from rzero.core.domains.arithmetic import ArithmeticDomain
+    from rzero.core.sampling import Sampling
+    from rzero.engines.generation import VLLMGenerator
+    from rzero.run.inputs import embedded_base_path
 
     domain = ArithmeticDomain()
     generator = VLLMGenerator(embedded_base_path(), seed=0, memory_share=0.2)
@@ -29,9 +31,11 @@ def test_vllm_serve_as_the_frozen_solver(tmp_path):
     pytest.importorskip("vllm")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
-    from rzero.domains.arithmetic import ArithmeticDomain
-    from rzero.generation import Sampling, embedded_base_path
-    from rzero.remote import ManagedServer, OpenAIGenerator, free_port, vllm_serve_argv
+    from rzero.core.domains.arithmetic import ArithmeticDomain
+    from rzero.core.sampling import Sampling
+    from rzero.engines.processes import free_port
+    from rzero.engines.remote import ManagedServer, OpenAIGenerator, vllm_serve_argv
+    from rzero.run.inputs import embedded_base_path
 
     domain = ArithmeticDomain()
     port = free_port()

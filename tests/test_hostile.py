@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rzero.domains import last_boxed
-from rzero.domains.arithmetic import ArithmeticDomain, parse_integer
-from rzero.domains.math import MathDomain, extract_answer, normalize
-from rzero.voting import majority_vote
+from rzero.core.domains import last_boxed
+from rzero.core.domains.arithmetic import ArithmeticDomain, parse_integer
+from rzero.core.domains.math import MathDomain, extract_answer, normalize
+from rzero.core.voting import majority_vote
 
 MB = 1_000_000
 NASTY = [
@@ -120,7 +120,7 @@ def test_math_extraction_survives(text, no_code_execution):
 
 
 def test_math_equivalence_survives_within_its_timeout(tmp_path):
-    from rzero.verify import VerifyPool
+    from rzero.core.verify import VerifyPool
 
     pool = VerifyPool(workers=2, timeout_s=2.0)
     domain = MathDomain(pool=pool)

@@ -1,60 +1,60 @@
-"""House rules as tests: the data flows one way (a stage never imports another), and the pure modules
-stay pure (no torch, no transformers, so that they load in milliseconds and test on hand-made vectors)."""
+"""House rules about imports that the import contracts (tests/test_import_contracts.py) cannot say: no
+module imports another module's private name (a leading underscore), by `from m import _x` or by
+`m._x`. Tests may reach into private names; the package may not."""
 
 import ast
 from pathlib import Path
 
-import pytest
-
-SRC = Path(__file__).resolve().parents[1] / "src" / "rzero"
-STAGES = ("challenger", "curriculum", "solver", "evaluate")
-PURE = ("voting", "rewards", "drift")
+SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-def imported_modules(module: str, folder: Path = SRC) -> set[str]:
-    """Every module `module` imports, at the top or inside a function."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse((folder / f"{module}.py").read_text())):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            if node.module == "rzero":
-                names |= {f"rzero.{alias.name}" for alias in node.names}
-    return names
+def private_uses(path: Path, me: str, package: str = "rzero") -> list[str]:
+    """`line name` of every private name of `package` that the file at `path` (module `me`) imports or
+    reads from another module, at the top or inside a function."""
+    tree = ast.parse(path.read_text())
+    aliases = {}  # local name -> module, from `import rzero.x as y` / `from rzero import x`
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == package:
+            for alias in node.names:
+                if alias.name.startswith("_") and node.module != me:
+                    found.append(f"{node.lineno} {node.module}.{alias.name}")
+                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == package:
+                    aliases[alias.asname or package] = alias.name if alias.asname else package
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            base = node.value
+            names = []
+            while isinstance(base, ast.Attribute):
+                names.append(base.attr)
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in aliases:
+                found.append(f"{node.lineno} {'.'.join([aliases[base.id], *reversed(names)])}.{node.attr}")
+    return found
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_a_stage_never_imports_another_stage(stage):
-    others = {f"rzero.{name}" for name in STAGES if name != stage}
-    assert not imported_modules(stage) & others
+def test_no_module_imports_a_private_name_of_another():
+    offenders = {}
+    for path in sorted((SRC / "rzero").rglob("*.py")):
+        me = ".".join(path.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__")
+        offenders.update({me: uses} if (uses := private_uses(path, me)) else {})
+    assert not offenders
 
 
-@pytest.mark.parametrize("module", PURE)
-def test_pure_modules_import_neither_torch_nor_transformers(module):
-    heavy = {name for name in imported_modules(module) if name.split(".")[0] in ("torch", "transformers", "trl")}
-    assert not heavy
-
-
-def test_the_checker_sees_function_level_imports(tmp_path):
-    """The rule checker itself: an import inside a function counts (a test that can fail)."""
-    (tmp_path / "fake.py").write_text("def f():\n    from rzero import solver\n    import torch.nn\n")
-    assert {"rzero.solver", "torch.nn"} <= imported_modules("fake", tmp_path)
-
-
-def test_pure_modules_load_without_torch():
-    """Not only their own imports: nothing they import pulls torch, transformers or trl in either
-    (voting asks the Solver through the Generator protocol, which loads torch only in the HF backend)."""
-    import subprocess
-    import sys
-
-    modules = ", ".join(f"rzero.{name}" for name in (*PURE, "records"))
-    code = f"import sys, {modules}; print(sorted(m for m in ('torch', 'transformers', 'trl') if m in sys.modules))"
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert loaded.strip() == "[]"
-
-
-@pytest.mark.parametrize("module", ["plan", "pipeline", "launch", *STAGES])
-def test_nothing_below_the_loop_imports_it(module):
-    """`loop.py` is the iteration alone: the plan, the stage glue, the launcher and the stages never import it."""
-    assert "rzero.loop" not in imported_modules(module)
+def test_the_checker_sees_private_names(tmp_path):
+    """The checker itself: both forms are found, inside a function too (a test that can fail)."""
+    bad = tmp_path / "fake.py"
+    bad.write_text(
+        "import rzero.engines.remote\nfrom rzero.run import loop\n"
+        "def f():\n"
+        "    from rzero.engines.processes import _hidden\n"
+        "    return rzero.engines.remote._die(loop._stage)\n"
+    )
+    assert private_uses(bad, "rzero.run.fake") == [
+        "4 rzero.engines.processes._hidden",
+        "5 rzero.engines.remote._die",
+        "5 rzero.run.loop._stage",
+    ]

@@ -5,12 +5,13 @@ import json
 import pytest
 from safetensors.torch import load_file
 
-from rzero import challenger as challenger_stage
-from rzero import solver as solver_stage
-from rzero.config import ConfigError, load_config
-from rzero.generation import embedded_base_path
-from rzero.loop import run
-from rzero.voting import in_band
+from rzero.config.load import load_config
+from rzero.config.schema import ConfigError
+from rzero.core.voting import in_band
+from rzero.run.inputs import embedded_base_path
+from rzero.run.loop import run
+from rzero.stages import challenger as challenger_stage
+from rzero.stages import solver as solver_stage
 
 TINY = [
     "iterations=1",
@@ -109,7 +110,7 @@ def test_early_stop_on_an_alert(tmp_path):
 
 
 def test_band_filter_keeps_only_the_band_and_probe_is_measured(tmp_path):
-    from rzero.domains.arithmetic import ArithmeticDomain, evaluate
+    from rzero.core.domains.arithmetic import ArithmeticDomain, evaluate
 
     probe = tmp_path / "probe.jsonl"
     pairs = ArithmeticDomain().labelled_examples(12, seed=5)
@@ -148,9 +149,9 @@ def test_resume_skips_finished_stages(tmp_path, monkeypatch):
 
     monkeypatch.undo()
     monkeypatch.setattr(challenger_stage, "train_challenger", must_not_run)
-    import rzero.curriculum
+    import rzero.stages.curriculum
 
-    monkeypatch.setattr(rzero.curriculum, "build_curriculum", must_not_run)
+    monkeypatch.setattr(rzero.stages.curriculum, "build_curriculum", must_not_run)
     messages = []
     run(cfg, tmp_path, resume=True, log=messages.append)
     assert (tmp_path / "iter_01" / "solver" / "DONE").is_file() and (
@@ -194,8 +195,8 @@ def test_stages_as_subprocesses_match_in_process(tmp_path):
 
 
 def test_stage_logs_name_the_process_and_server_logs(tmp_path):
-    from rzero.pipeline import stage_logs
-    from rzero.rundir import RunDir
+    from rzero.core.rundir import RunDir
+    from rzero.run.launch import stage_logs
 
     run_dir = RunDir(tmp_path)
     assert stage_logs(tiny_config(), run_dir, 1, "solver") == []  # in-process: the terminal is the output
@@ -210,7 +211,7 @@ def test_stage_logs_name_the_process_and_server_logs(tmp_path):
 
 def test_stage_command_skips_a_finished_stage_and_names_bad_runs(tmp_path, capsys):
     from rzero.cli import main
-    from rzero.rundir import RunDir
+    from rzero.core.rundir import RunDir
 
     assert main(["stage", "evaluate", "--run", str(tmp_path / "none"), "--iteration", "0"]) == 2
     assert "config file" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 
 from safetensors.torch import load_file
 
-from rzero.grpo import GRPOPhase, prompt_dataset, train_phase
+from rzero.engines.grpo import GRPOPhase, prompt_dataset, train_phase
 
 
 def test_lora_phase_saves_a_merged_checkpoint_that_changed(tiny_model_dir, tmp_path):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rzero.domains.math import MathDomain, extract_answer, normalize
-from rzero.verify import VerifyPool
-from rzero.voting import in_band, majority_vote
+from rzero.core.domains.math import MathDomain, extract_answer, normalize
+from rzero.core.verify import VerifyPool
+from rzero.core.voting import in_band, majority_vote
 
 DATA = Path(__file__).parents[2] / "shared" / "data"
 if not DATA.is_dir():
@@ -84,7 +84,7 @@ def test_equivalence_with_math_verify(domain, a, b, same):
 def test_pool_survives_hung_and_crashed_workers():
     with VerifyPool(workers=1, timeout_s=1.0) as pool:
         assert pool.check("1/2", "0.5")
-        import rzero.verify as v
+        import rzero.core.verify as v
 
         assert v._verify_in_process("2", "2")
         # A check that cannot finish in time: the worker is killed and replaced.
@@ -195,7 +195,7 @@ def test_math_verify_log_lines_are_capped(caplog):
     """A timed-out parse logs the whole model output; what reaches the log keeps the head and the length."""
     import logging
 
-    from rzero.verify import LOG_MESSAGE_CHARS, cap_math_verify_logs
+    from rzero.core.verify import LOG_MESSAGE_CHARS, cap_math_verify_logs
 
     cap_math_verify_logs()
     cap_math_verify_logs()  # idempotent: one filter per logger

@@ -9,29 +9,29 @@ import re
 import pytest
 
 from rzero.cli import main
-from rzero.config import ConfigError
-from rzero.preflight import check_output, check_writable_file
+from rzero.config.schema import ConfigError
+from rzero.plan.preflight import check_output, check_writable_file
 
 
 @pytest.fixture
 def no_work(monkeypatch, no_model_loads):
     """Fail the test if a command's work starts (a model load included) before its paths are checked."""
-    import rzero.pipeline
-    import rzero.pretrain
-    import rzero.report
-    import rzero.sft
-    import rzero.worker
+    import rzero.base_model.pretrain
+    import rzero.engines.sft
+    import rzero.observe.report
+    import rzero.run.pipeline
+    import rzero.run.worker
 
     def refuse(*args, **kwargs):
         raise AssertionError("work started before the output path was checked")
 
     for module, name in [
-        (rzero.pipeline, "run_evaluate"),
-        (rzero.pipeline, "run_stage"),
-        (rzero.pretrain, "pretrain"),
-        (rzero.sft, "fine_tune"),
-        (rzero.worker, "follow"),
-        (rzero.report, "build_report"),
+        (rzero.run.pipeline, "run_evaluate"),
+        (rzero.run.pipeline, "run_stage"),
+        (rzero.base_model.pretrain, "pretrain"),
+        (rzero.engines.sft, "fine_tune"),
+        (rzero.run.worker, "follow"),
+        (rzero.observe.report, "build_report"),
     ]:
         monkeypatch.setattr(module, name, refuse)
 
@@ -45,7 +45,7 @@ def one_line(capsys) -> str:
 def run_dir(tmp_path):
     """A run directory as `rzero run` leaves it before its first stage."""
     from rzero.cli import DEFAULT_CONFIG
-    from rzero.config import dump_yaml, load_config
+    from rzero.config.load import dump_yaml, load_config
 
     folder = tmp_path / "run"
     folder.mkdir()
@@ -123,12 +123,12 @@ def test_eval_json_refused_by_its_shape(tmp_path, capsys, no_work, where):
 
 def test_eval_json_writable_passes_to_the_evaluation(tmp_path, capsys, monkeypatch, no_model_loads):
     """A writable --json gets past the checks: the evaluation starts, and its figures land in the file."""
-    import rzero.pipeline
+    import rzero.run.pipeline
 
     def evaluation_starts(*args, **kwargs):
         raise ValueError("the evaluation started")
 
-    monkeypatch.setattr(rzero.pipeline, "run_evaluate", evaluation_starts)
+    monkeypatch.setattr(rzero.run.pipeline, "run_evaluate", evaluation_starts)
     out = tmp_path / "figures.json"
     assert main(["eval", "--json", str(out)]) == 2
     assert "the evaluation started" in capsys.readouterr().err
@@ -147,7 +147,7 @@ def test_stage_run_not_writable_refused_before_the_stage(tmp_path, capsys, monke
     def read_only(folder):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr("rzero.preflight._probe", read_only)
+    monkeypatch.setattr("rzero.plan.preflight._probe", read_only)
     folder = run_dir(tmp_path)
     assert main(["stage", "solver", "--run", str(folder), "--iteration", "1"]) == 2
     err = one_line(capsys)
@@ -182,14 +182,14 @@ def test_pretrain_out_in_proc_refused(capsys, no_work):
 
 def test_sft_and_pretrain_check_without_creating_the_folder(tmp_path, capsys, monkeypatch, no_model_loads):
     """A writable --out passes the check and is not made by it: the work (here refused) comes next."""
-    import rzero.pretrain
-    import rzero.sft
+    import rzero.base_model.pretrain
+    import rzero.engines.sft
 
     def work_starts(*args, **kwargs):
         raise ValueError("the work started")
 
-    monkeypatch.setattr(rzero.sft, "labelled_rows", work_starts)
-    monkeypatch.setattr(rzero.pretrain, "pretrain", work_starts)
+    monkeypatch.setattr(rzero.engines.sft, "labelled_rows", work_starts)
+    monkeypatch.setattr(rzero.base_model.pretrain, "pretrain", work_starts)
     assert main(["sft", "--out", str(tmp_path / "s")]) == 2
     assert "the work started" in capsys.readouterr().err
     assert main(["pretrain-base", "--out", str(tmp_path / "m")]) == 2

@@ -3,9 +3,9 @@
 from safetensors.torch import load_file
 
 from rzero.cli import DEFAULT_CONFIG, main
-from rzero.config import load_config
-from rzero.generation import embedded_base_path
-from rzero.plan import describe, parameter_count
+from rzero.config.load import load_config
+from rzero.plan.dry_run import describe, parameter_count
+from rzero.run.inputs import embedded_base_path
 
 
 def test_parameter_count_matches_the_checkpoint():
@@ -56,7 +56,7 @@ def test_lora_parameter_count_matches_peft(tiny_model_dir):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from rzero.plan import lora_parameter_count
+    from rzero.plan.dry_run import lora_parameter_count
 
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
     peft_model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
@@ -68,7 +68,7 @@ def test_lora_parameter_count_matches_peft(tiny_model_dir):
 def test_accelerate_configs_are_described_from_the_file(tmp_path):
     from pathlib import Path
 
-    from rzero.plan import describe_accelerate
+    from rzero.plan.dry_run import describe_accelerate
 
     root = Path(__file__).resolve().parents[1] / "configs" / "accelerate"
     one = describe_accelerate(str(root / "1gpu.yaml"))
@@ -90,7 +90,7 @@ def test_dry_run_of_a_small_lora_on_one_gpu_config(tiny_model_dir):
     """Issue 14: rank 8 on a small model printed "LoRA: 0M"; the 1-GPU accelerate config said ZeRO-3."""
     from pathlib import Path
 
-    from rzero.plan import _count
+    from rzero.plan.dry_run import _count
 
     one_gpu = Path(__file__).resolve().parents[1] / "configs" / "accelerate" / "1gpu.yaml"
     cfg = load_config(

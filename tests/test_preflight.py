@@ -5,8 +5,9 @@ import os
 import pytest
 
 from rzero.cli import main
-from rzero.config import ConfigError, load_config
-from rzero.preflight import NotChecked, check_inputs, check_model, dry_run_report, is_hub_id, local_model
+from rzero.config.load import load_config
+from rzero.config.schema import ConfigError
+from rzero.plan.preflight import NotChecked, check_inputs, check_model, dry_run_report, is_hub_id, local_model
 
 
 def test_dry_run_runs_every_check_and_names_those_it_cannot(tmp_path, capsys):

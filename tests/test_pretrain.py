@@ -7,9 +7,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rzero.domains.arithmetic import ArithmeticDomain
-from rzero.modelcard import write_model_card
-from rzero.pretrain import PretrainConfig, corpus_documents, learning_rate, token_batches, train
+from rzero.base_model.modelcard import write_model_card
+from rzero.base_model.pretrain import PretrainConfig, corpus_documents, learning_rate, token_batches, train
+from rzero.core.domains.arithmetic import ArithmeticDomain
 
 TINY = dict(
     documents=600,
@@ -82,7 +82,7 @@ def test_answer_only_document_is_the_prompt_and_the_boxed_value():
 
 
 def test_a_slip_is_carried_through_consistently():
-    from rzero.domains.arithmetic import worked_solution
+    from rzero.core.domains.arithmetic import worked_solution
 
     assert worked_solution("7+3*4-5", (0, 1)) == "3*4=13;7+13-5\n7+13=20;20-5\n20-5=15\n\\boxed{15}"
     assert worked_solution("7+3*4-5", (2, -10)).endswith("19-5=4\n\\boxed{4}")
@@ -154,9 +154,9 @@ def test_model_card_records_recipe_and_figures(tmp_path):
 
 
 def test_recipe_file_reproduces_the_issue_13_candidate(tmp_path):
-    from rzero.pretrain import load_recipe
+    from rzero.base_model.pretrain import load_recipe
 
-    recipe = Path(__file__).parents[1] / "src" / "rzero" / "configs" / "pretrain" / "elicitation_c1.json"
+    recipe = Path(__file__).parents[1] / "configs" / "pretrain" / "elicitation_c1.json"
     [cfg] = load_recipe(recipe, seed=4)
     assert cfg.operators == ("+", "-") and cfg.seed == 4 and cfg.rope_theta == 1e9
     assert cfg.worked_fraction[10] == 0.3 and cfg.posing_level_weights[1] == 2.0
@@ -175,8 +175,8 @@ def test_recipe_file_reproduces_the_issue_13_candidate(tmp_path):
 
 
 def test_a_recipes_own_heldout_set_never_reaches_the_corpus():
-    from rzero.domains.arithmetic import make_heldout
-    from rzero.pretrain import excluded_questions
+    from rzero.base_model.pretrain import excluded_questions
+    from rzero.core.domains.arithmetic import make_heldout
 
     shipped = {p.question for p in ArithmeticDomain().heldout()}
     assert excluded_questions(PretrainConfig()) == shipped
@@ -214,7 +214,7 @@ def test_default_recipe_corpus_is_the_shipped_models():
 def test_openers_and_scattered_hasty_answers_shape_the_corpus():
     """Issue 21's recipe fields: each worked solution opens with one of the openers; an answer-only
     document boxes the value of another problem of its level, not its own."""
-    from rzero.domains.arithmetic import evaluate
+    from rzero.core.domains.arithmetic import evaluate
 
     openers = ("Work:", "Steps:")
     cfg = PretrainConfig(
@@ -239,7 +239,7 @@ def test_openers_and_scattered_hasty_answers_shape_the_corpus():
 def test_a_two_phase_recipe_continues_the_first_phases_model(tmp_path):
     """Phase 2 starts from phase 1's weights and tokenizer: the result equals training phase 1, then
     continuing its model with --init; the record keeps both phases and the starting weights' hash."""
-    from rzero.pretrain import file_sha256, load_recipe, pretrain
+    from rzero.base_model.pretrain import file_sha256, load_recipe, pretrain
 
     second = {**TINY, "seed": 1, "steps": 3, "worked_openers": ["Work:"], "hasty_answers": "scattered"}
     recipe = tmp_path / "two.json"

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from rzero.domains.arithmetic import ArithmeticDomain
-from rzero.probe import load_probe, probe_figures
-from rzero.records import CurriculumRow
+from rzero.core.domains.arithmetic import ArithmeticDomain
+from rzero.core.records import CurriculumRow
+from rzero.observe.probe import load_probe, probe_figures
 
 GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "test.jsonl"
 
@@ -38,7 +38,15 @@ def test_probe_figures_on_hand_made_rows():
     equivalent = ArithmeticDomain().equivalent
 
     def row(label, in_band):
-        return CurriculumRow(f"q{label}", None, [label], label, 0.5, [1], in_band)
+        return CurriculumRow(
+            question=f"q{label}",
+            difficulty=None,
+            answers=[label],
+            pseudo_label=label,
+            p_hat=0.5,
+            group_sizes=[1],
+            in_band=in_band,
+        )
 
     rows = [row("3", True), row("4", True), row("5", False), row(None, False)]
     figures = probe_figures(rows, ["3", "5", "5", "1"], equivalent)

@@ -11,15 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from rzero import pipeline
-from rzero.challenger import ChallengerRewardFunction
-from rzero.config import ChallengerConfig, ConfigError, ModelConfig, RunConfig, VotingConfig, load_config
-from rzero.domains import ChatPrompts, get_domain, with_chat_template
-from rzero.generation import embedded_base_path
-from rzero.grpo import GRPOPhase, _vllm_arguments, phase_for
-from rzero.plan import describe
-from rzero.remote import SOLVER_URL_ENV, TRL_VLLM_URL_ENV, trl_vllm_serve_argv, vllm_serve_argv
-from rzero.rundir import RunDir
+from rzero.config.load import SHIPPED, load_config
+from rzero.config.schema import ChallengerConfig, ConfigError, ModelConfig, RunConfig, VotingConfig
+from rzero.core.domains import ChatPrompts, get_domain, with_chat_template
+from rzero.core.rundir import RunDir
+from rzero.engines import generators
+from rzero.engines.grpo import GRPOPhase, _vllm_arguments, phase_for
+from rzero.engines.remote import SOLVER_URL_ENV, TRL_VLLM_URL_ENV, trl_vllm_serve_argv, vllm_serve_argv
+from rzero.plan.dry_run import describe
+from rzero.run import inputs, servers
+from rzero.run.inputs import embedded_base_path
+from rzero.stages.challenger import ChallengerRewardFunction
 
 FAKE = Path(__file__).with_name("fake_openai_server.py")
 TEMPLATE = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}<|end|>{% endfor %}<|assistant|>"
@@ -56,11 +58,15 @@ def fake_argv(model_dir, port, **_):
 
 
 def server_config(**model):
-    cfg = RunConfig(domain="math")
-    cfg.challenger.solver_server_devices = "2,3"
-    for key, value in model.items():
-        setattr(cfg.model, key, value)
-    return cfg
+    """A GPU run whose frozen Solver is served on GPUs 2,3 (nothing here touches a GPU)."""
+    return RunConfig.model_validate(
+        {
+            "domain": "math",
+            "model": {"device": "cuda", **model},
+            "challenger": {"solver_server_devices": "2,3"},
+            "launch": {"mode": "subprocess", "train_devices": "0,1,2,3"},
+        }
+    )
 
 
 def test_stage_servers_start_publish_and_stop(tmp_path, monkeypatch):
@@ -70,52 +76,52 @@ def test_stage_servers_start_publish_and_stop(tmp_path, monkeypatch):
         seen.append((model_dir, gpus, host))
         return fake_argv(model_dir, port)
 
-    monkeypatch.setattr("rzero.remote.vllm_serve_argv", solver_argv)
-    monkeypatch.setattr("rzero.remote.trl_vllm_serve_argv", fake_argv)
+    monkeypatch.setattr("rzero.run.servers.vllm_serve_argv", solver_argv)
+    monkeypatch.setattr("rzero.run.servers.trl_vllm_serve_argv", fake_argv)
     monkeypatch.delenv(SOLVER_URL_ENV, raising=False)
     monkeypatch.delenv(TRL_VLLM_URL_ENV, raising=False)
     cfg = server_config(vllm=True, vllm_mode="server", vllm_server_devices="7")
     run = RunDir(tmp_path)
-    with pipeline.stage_servers(cfg, run, 1, "challenger") as urls:
+    with servers.stage_servers(cfg, run, 1, "challenger") as urls:
         url = urls[SOLVER_URL_ENV]
         assert urls[TRL_VLLM_URL_ENV] != url
         assert SOLVER_URL_ENV not in os.environ  # passed as values in this process, never through the environment
-        solver = pipeline._frozen_solver(Path("unused"), cfg, 1, url, ExitStack())
+        solver = generators.frozen_solver(Path("unused"), cfg, 1, url, ExitStack())
         voting = VotingConfig(votes_per_question=4)
         reward = ChallengerRewardFunction(get_domain("math"), solver, ChallengerConfig(), voting, 32)
         rewards = reward(prompts=["p"] * 2, completions=["<question>What is 6*7?</question>", "no tags"])
         assert reward.records[0]["answers"] == [str(len(get_domain("math").solver_prompt("What is 6*7?")))] * 4
         assert rewards == [0.0, 0.0]  # unanimous votes (p_hat 1) and a malformed question
     assert SOLVER_URL_ENV not in os.environ and TRL_VLLM_URL_ENV not in os.environ
-    assert seen == [(Path(pipeline.base_model(cfg)), 2, "127.0.0.1")]  # S(0) is the base model, on 2 GPUs
+    assert seen == [(Path(inputs.base_model(cfg)), 2, "127.0.0.1")]  # S(0) is the base model, on 2 GPUs
     assert (tmp_path / "iter_01" / "challenger.rzero_solver_url.log").exists()
-    with pipeline.stage_servers(cfg, run, 1, "curriculum") as urls:  # no server for the other stages
+    with servers.stage_servers(cfg, run, 1, "curriculum") as urls:  # no server for the other stages
         assert urls == {}
 
 
 def test_servers_for_other_nodes_publish_the_host_name(tmp_path, monkeypatch):
     import socket
 
-    monkeypatch.setattr("rzero.remote.vllm_serve_argv", fake_argv)
+    monkeypatch.setattr("rzero.run.servers.vllm_serve_argv", fake_argv)
     monkeypatch.delenv(SOLVER_URL_ENV, raising=False)
     cfg = server_config()
     cfg.launch.server_host = "0.0.0.0"
-    with pipeline.stage_servers(cfg, RunDir(tmp_path), 1, "challenger") as urls:
+    with servers.stage_servers(cfg, RunDir(tmp_path), 1, "challenger") as urls:
         assert urls[SOLVER_URL_ENV].startswith(f"http://{socket.gethostname()}:")
 
 
 def test_ranks_never_start_their_own_servers(tmp_path, monkeypatch):
     monkeypatch.delenv(SOLVER_URL_ENV, raising=False)
     monkeypatch.setenv("WORLD_SIZE", "4")
-    servers = pipeline.stage_servers(server_config(), RunDir(tmp_path), 1, "challenger")
-    with pytest.raises(RuntimeError, match="RZERO_SOLVER_URL is unset in a multi-process stage"), servers:
+    starting = servers.stage_servers(server_config(), RunDir(tmp_path), 1, "challenger")
+    with pytest.raises(RuntimeError, match="RZERO_SOLVER_URL is unset in a multi-process stage"), starting:
         pass
 
 
 def test_stage_servers_reuse_a_parent_server(tmp_path, monkeypatch):
     monkeypatch.setenv(SOLVER_URL_ENV, "http://127.0.0.1:1")
-    monkeypatch.setattr("rzero.remote.vllm_serve_argv", lambda *a, **k: pytest.fail("started a second server"))
-    with pipeline.stage_servers(server_config(), RunDir(tmp_path), 1, "challenger") as urls:
+    monkeypatch.setattr("rzero.run.servers.vllm_serve_argv", lambda *a, **k: pytest.fail("started a second server"))
+    with servers.stage_servers(server_config(), RunDir(tmp_path), 1, "challenger") as urls:
         assert urls[SOLVER_URL_ENV] == "http://127.0.0.1:1"
 
 
@@ -173,7 +179,7 @@ def test_bad_gpu_settings_name_the_field(override, message):
 
 
 def test_micro_batches_share_one_round_between_processes(monkeypatch):
-    from rzero.grpo import micro_batches
+    from rzero.engines.grpo import micro_batches
 
     phase = GRPOPhase(1, 128, 4, 1e-6, 0.0, 1.0, 1.0, 8, sequences_per_micro_batch=8)
     assert micro_batches(phase) == (1, 8)
@@ -188,7 +194,7 @@ def test_micro_batches_share_one_round_between_processes(monkeypatch):
 def test_the_challenger_phase_leaves_the_solver_servers_gpus_alone(tmp_path, monkeypatch):
     import subprocess
 
-    from rzero import launch
+    from rzero.run import launch
 
     accelerate_config = tmp_path / "a.yaml"
     accelerate_config.write_text("num_processes: 8\n")
@@ -197,7 +203,7 @@ def test_the_challenger_phase_leaves_the_solver_servers_gpus_alone(tmp_path, mon
     cfg = load_config(None, overrides.split())
     assert launch.stage_devices(cfg, "challenger") == "0,1,2,3"
     assert launch.stage_devices(cfg, "solver") == "0,1,2,3,4,5,6,7"
-    monkeypatch.setattr("rzero.remote.vllm_serve_argv", fake_argv)
+    monkeypatch.setattr("rzero.run.servers.vllm_serve_argv", fake_argv)
     monkeypatch.delenv(SOLVER_URL_ENV, raising=False)
     run, seen = RunDir(tmp_path / "run"), {}
 
@@ -226,13 +232,13 @@ def test_single_gpu_number_from_yaml_is_a_device_list(tmp_path):
 
 def test_plan_names_devices_servers_and_launch_commands():
     cfg = load_config(
-        Path(pipeline.__file__).parent / "configs" / "qwen3-4b-base.yaml",
+        SHIPPED / "qwen3-4b-base.yaml",
         ["challenger.solver_server_devices=6,7", "launch.train_devices=0,1,2,3,4,5,6,7", "model.vllm=true"],
     )
     text = "\n".join(describe(cfg, Path("/nonexistent")))
     assert "a vLLM server of S(k-1) on GPUs 6,7" in text and "CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7" in text
     assert "the Challenger phase trains on GPUs 0,1,2,3,4,5 only" in text
-    accelerate = Path(pipeline.__file__).parent / "configs" / "accelerate" / "8gpu-zero3.yaml"
+    accelerate = SHIPPED / "accelerate" / "8gpu-zero3.yaml"
     assert f"accelerate launch --config_file {accelerate} -m rzero.cli stage" in text  # read from the config's folder
     assert "vLLM (vllm.LLM on GPU), one engine per GPU on 8 GPUs (0,1,2,3,4,5,6,7), prompts sharded" in text
     assert "held-out" not in text and "benchmarks gsm8k,math500" in text
@@ -242,8 +248,8 @@ def test_math_domain_end_to_end_on_a_tiny_random_model(chat_model_dir, tmp_path,
     """Prompt rendering, question parsing, voting, rewards and benchmark scoring of the math domain
     through the whole loop. A random model poses no well-formed question, so the degenerate-phase
     paths run as well: every Challenger reward is 0 and the curriculum is empty."""
-    from rzero.generation import HFGenerator
-    from rzero.loop import run
+    from rzero.engines.generation import HFGenerator
+    from rzero.run.loop import run
 
     prompts = []
     original = HFGenerator.generate
@@ -283,9 +289,9 @@ def test_math_domain_end_to_end_on_a_tiny_random_model(chat_model_dir, tmp_path,
 def test_math_rewards_and_curriculum_with_a_tiny_random_solver(chat_model_dir):
     """Real generation (a random model behind a chat template) feeding the math domain's parsing,
     proof filter, voting and rewards, in the Challenger reward and in the curriculum stage."""
-    from rzero.config import CurriculumConfig
-    from rzero.curriculum import build_curriculum
-    from rzero.generation import HFGenerator, ScriptedGenerator
+    from rzero.config.schema import CurriculumConfig
+    from rzero.engines.generation import HFGenerator, ScriptedGenerator
+    from rzero.stages.curriculum import build_curriculum
 
     domain = with_chat_template(get_domain("math"), chat_model_dir)
     solver = HFGenerator.from_pretrained(chat_model_dir, seed=0)

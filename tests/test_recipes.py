@@ -1,16 +1,14 @@
-"""The shipped GPU recipes and `rzero.memory`: each recipe's per-GPU estimate fits the GPU it states,
+"""The shipped GPU recipes and `rzero.plan.memory`: each recipe's per-GPU estimate fits the GPU it states,
 the estimate counts what it says (hand-made shapes), and it refuses what cannot fit."""
-
-from dataclasses import replace
 
 import pytest
 
 from rzero.cli import DEFAULT_CONFIG
-from rzero.config import load_config
-from rzero.memory import (
+from rzero.config.load import load_config
+from rzero.engines.generation import SHARES
+from rzero.plan.memory import (
     GIB,
     KNOWN_SHAPES,
-    SHARES,
     Decoder,
     Sharding,
     decoder_shape,
@@ -47,7 +45,7 @@ def test_the_old_single_process_paper_layout_does_not_fit():
     over all 2,560 sequences. The estimate must say that it cannot fit."""
     inprocess = ["launch.mode=inprocess", "launch.train_devices=", "challenger.solver_server_devices="]
     cfg = load_config(DEFAULT_CONFIG.parent / "qwen3-4b-base.yaml", inprocess)
-    cfg = replace(cfg, solver=replace(cfg.solver, sequences_per_micro_batch=0))
+    cfg = cfg.model_copy(update={"solver": cfg.solver.model_copy(update={"sequences_per_micro_batch": 0})})
     solver = next(p for p in estimate(cfg, KNOWN_SHAPES["Qwen3-4B-Base"]) if p.phase.startswith("solver"))
     assert solver.gpus == 1 and "micro-batch 2560" in solver.phase
     assert solver.total > 1000 * GIB and "DOES NOT FIT 80 GiB" in solver.line(80)
@@ -95,8 +93,8 @@ def test_activations_and_logits_by_hand():
 
 
 def test_vllm_shares_are_those_the_code_uses():
-    from rzero.grpo import GRPOPhase, _vllm_arguments
-    from rzero.pipeline import VLLM_MEMORY_SHARE
+    from rzero.engines.generation import VLLM_MEMORY_SHARE
+    from rzero.engines.grpo import GRPOPhase, _vllm_arguments
 
     assert {k: v for k, v in SHARES.items() if k != "server"} == VLLM_MEMORY_SHARE
     phase = GRPOPhase(1, 1, 2, 1e-6, 0.0, 1.0, 1.0, 8, vllm=True)

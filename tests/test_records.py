@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rzero.records import (
+from rzero.core.records import (
     ChallengerMetrics,
     CurriculumMetrics,
     CurriculumRow,
@@ -57,7 +57,9 @@ def test_majority_accuracy_keeps_the_k_in_its_json_key():
 
 
 def test_curriculum_rows_write_diagnostics_only_where_there_are_some():
-    row = CurriculumRow("1+1", 1, ["2", None], "2", 0.5, [1], True)
+    row = CurriculumRow(
+        question="1+1", difficulty=1, answers=["2", None], pseudo_label="2", p_hat=0.5, group_sizes=[1], in_band=True
+    )
     assert set(row.to_json()) == {
         "question",
         "difficulty",
@@ -67,7 +69,9 @@ def test_curriculum_rows_write_diagnostics_only_where_there_are_some():
         "group_sizes",
         "in_band",
     }
-    checked = CurriculumRow("1+1", 1, ["2", "3"], "2", 0.5, [1, 1], True, oracle_answer="2", pseudo_label_correct=True)
+    checked = row.model_copy(
+        update={"answers": ["2", "3"], "group_sizes": [1, 1], "oracle_answer": "2", "pseudo_label_correct": True}
+    )
     assert checked.to_json()["oracle_answer"] == "2" and CurriculumRow.from_json(checked.to_json()) == checked
     with pytest.raises(ValueError, match="curriculum row: unknown key 'truth'"):
         CurriculumRow.from_json({**row.to_json(), "truth": "2"})
@@ -75,18 +79,65 @@ def test_curriculum_rows_write_diagnostics_only_where_there_are_some():
 
 def test_an_iteration_round_trips_with_its_alerts():
     entry = IterationRecord(
-        2,
-        EvaluateMetrics(heldout=Figures(problems=4, greedy_accuracy=0.25), seconds=3.0),
+        iteration=2,
+        evaluate=EvaluateMetrics(heldout=Figures(problems=4, greedy_accuracy=0.25), seconds=3.0),
         challenger=ChallengerMetrics(trained=False),
         curriculum=CurriculumMetrics(sampled=10, labelled=6, kept=3, kept_fraction=0.5, probe_questions=12),
         warnings=["empty curriculum"],
     )
-    from rzero.config import MonitorConfig
-    from rzero.drift import check
+    from rzero.config.schema import MonitorConfig
+    from rzero.observe.drift import check
 
-    entry.alerts = check([IterationRecord(0, EvaluateMetrics(heldout=Figures(4, 0.75))), entry], MonitorConfig())
+    entry.alerts = check(
+        [
+            IterationRecord(iteration=0, evaluate=EvaluateMetrics(heldout=Figures(problems=4, greedy_accuracy=0.75))),
+            entry,
+        ],
+        MonitorConfig(),
+    )
     data = entry.to_json()
     assert list(data) == ["iteration", "challenger", "curriculum", "evaluate", "warnings", "alerts"]
     assert data["alerts"][0]["trigger"] == "accuracy_drop" and data["curriculum"]["probe_questions"] == 12
     assert "probe_in_band" not in data["curriculum"]  # probe fields only when a probe ran
     assert IterationRecord.from_json(json.loads(json.dumps(data))) == entry
+
+
+EARLIER_RUN = Path(__file__).resolve().parent / "data" / "run_0f7349f"  # written by the dataclass records (0f7349f)
+
+
+def test_a_run_directory_of_the_dataclass_version_reads_and_writes_back_byte_for_byte():
+    """The records of `make demo` at 0f7349f (before the records and the config were pydantic models; its
+    config, summary, every DONE marker of iterations 0 and 1, the first 40 rows of the pool and the
+    curriculum): each reads, and writes back as the same bytes, as the loop writes them."""
+    import yaml
+
+    from rzero.config.load import dump_yaml, validated
+    from rzero.core.rundir import RunDir, read_jsonl
+
+    run = RunDir(EARLIER_RUN)
+    assert dump_yaml(validated(yaml.safe_load(run.config_path.read_text()))) == run.config_path.read_text()
+    summary = run.summary_path.read_text()
+    assert json.dumps(RunSummary.from_json(json.loads(summary)).to_json(), indent=2) + "\n" == summary
+    for k, stage in [(0, "evaluate"), *((1, name) for name in ("challenger", "curriculum", "solver", "evaluate"))]:
+        marker = (run.stage(k, stage) / "DONE").read_text()
+        record = stage_metrics_from_json(stage, json.loads(marker))
+        assert json.dumps(record.to_json(), indent=2) + "\n" == marker, (k, stage)
+    for name in ("pool.jsonl", "curriculum.jsonl"):
+        path = run.stage(1, "curriculum") / name
+        rows = [CurriculumRow.from_json(row) for row in read_jsonl(path)]
+        assert "".join(json.dumps(row.to_json()) + "\n" for row in rows) == path.read_text()
+
+
+SUMMARIES = sorted(RESULTS.glob("**/*summary.json"))
+
+
+@pytest.mark.parametrize("path", SUMMARIES, ids=[str(p.relative_to(RESULTS)) for p in SUMMARIES])
+def test_every_committed_summary_reads_and_writes_back_stably(path):
+    """Every summary.json committed under benchmarks/results/testbed reads; written back and read again it
+    is unchanged. Those written since the typed records (all but d1's oracle run, whose untrained Challenger
+    metrics predate the record's default fields) come back byte for byte."""
+    saved = json.loads(path.read_text())
+    once = RunSummary.from_json(saved).to_json()
+    assert RunSummary.from_json(once).to_json() == once
+    if path.relative_to(RESULTS) != Path("d1/loop_seed0_oracle_summary.json"):
+        assert json.dumps(once, indent=2) == json.dumps(saved, indent=2)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rzero.generation import Sampling
-from rzero.remote import ManagedServer, OpenAIGenerator, RemoteError, free_port, group_alive, vllm_serve_argv
+from rzero.core.sampling import Sampling
+from rzero.engines.processes import free_port, group_alive
+from rzero.engines.remote import ManagedServer, OpenAIGenerator, RemoteError, vllm_serve_argv
 
 FAKE = Path(__file__).with_name("fake_openai_server.py")
 
@@ -94,7 +95,8 @@ def test_a_server_dies_with_the_process_that_started_it(tmp_path):
 
     code = (
         "import sys, time\n"
-        "from rzero.remote import ManagedServer, free_port\n"
+        "from rzero.engines.processes import free_port\n"
+        "from rzero.engines.remote import ManagedServer\n"
         "port = free_port()\n"
         f"server = ManagedServer([sys.executable, {str(FAKE)!r}, str(port)], port, startup_timeout_s=30).start()\n"
         "print(server.process.pid, flush=True)\n"

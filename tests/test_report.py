@@ -11,8 +11,8 @@ import shutil
 import pytest
 
 from rzero.cli import main
-from rzero.report import build_report
-from rzero.rundir import RunDir, atomic_write_json, write_jsonl
+from rzero.core.rundir import RunDir, atomic_write_json, write_jsonl
+from rzero.observe.report import build_report
 
 PLOTS = ("accuracy", "pseudo_labels", "p_hat", "difficulty", "diversity", "challenger_rewards", "wall_time")
 

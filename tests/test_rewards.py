@@ -10,7 +10,7 @@ from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
 
-from rzero.rewards import (
+from rzero.core.rewards import (
     bleu_distance_matrix,
     challenger_reward,
     repetition_penalty,
@@ -98,7 +98,7 @@ def test_distances_and_clusters_agree_with_nltk_and_sklearn(seed):
     assert np.array_equal(ours, ours.T) and not ours.diagonal().any()
     expected, labels = naive_penalty(questions)
     assert repetition_penalty(questions) == pytest.approx(expected, abs=1e-12)
-    from rzero.rewards import cluster_labels
+    from rzero.core.rewards import cluster_labels
 
     assert adjusted_rand_score(labels, cluster_labels(ours)) == 1.0
 

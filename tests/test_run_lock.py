@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 
 from rzero.cli import main
-from rzero.runlock import LOCK_NAME, RunDirBusy, run_lock
+from rzero.run.runlock import LOCK_NAME, RunDirBusy, run_lock
 
 HOLDER = """\
 import subprocess, sys, time
-from rzero.runlock import inherited_fds, run_lock
+from rzero.run.runlock import inherited_fds, run_lock
 
 with run_lock(sys.argv[1]):
     child = None
-    if len(sys.argv) > 2:  # a stage process that shares the lock, as rzero.launch starts one
+    if len(sys.argv) > 2:  # a stage process that shares the lock, as rzero.run.launch starts one
         sleep = [sys.executable, "-c", "import time; time.sleep(120)"]
         child = subprocess.Popen(sleep, pass_fds=inherited_fds(sys.argv[1]))
     print("locked", child.pid if child else "", flush=True)
@@ -34,8 +34,8 @@ def run_dir(tmp_path):
     """A run directory part way through: config, a finished stage, a leftover temporary file (which
     a run that went on would delete) and a stale lock file."""
     from rzero.cli import DEFAULT_CONFIG
-    from rzero.config import dump_yaml, load_config
-    from rzero.records import EvaluateMetrics
+    from rzero.config.load import dump_yaml, load_config
+    from rzero.core.records import EvaluateMetrics
 
     folder = tmp_path / "run"
     (folder / "iter_00" / "evaluate").mkdir(parents=True)
@@ -87,7 +87,7 @@ def wait_ended(pid: int, limit_s: float = 10) -> None:
 @pytest.fixture
 def quick_imports():
     """Import what `rzero run` imports, so that the timing below measures the refusal alone."""
-    import rzero.loop  # noqa: F401
+    import rzero.run.loop  # noqa: F401
     from rzero.cli import _quiet_libraries
 
     _quiet_libraries()
@@ -128,7 +128,7 @@ def test_killed_holder_leaves_no_stuck_lock(tmp_path):
 
 def test_lock_file_of_a_dead_process_does_not_block_a_run(tmp_path, monkeypatch, no_model_loads):
     """`rzero run --resume` goes past a lock file whose holder has ended, to the work."""
-    import rzero.loop
+    import rzero.run.loop
 
     folder = run_dir(tmp_path)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -138,7 +138,7 @@ def test_lock_file_of_a_dead_process_does_not_block_a_run(tmp_path, monkeypatch,
     def work_starts(*args, **kwargs):
         raise RuntimeError("past the lock")
 
-    monkeypatch.setattr(rzero.loop, "build_domain", work_starts)
+    monkeypatch.setattr(rzero.run.loop, "build_domain", work_starts)
     with pytest.raises(RuntimeError, match="past the lock"):
         main(["run", "--out", str(folder), "--resume"])
     assert json.loads((folder / LOCK_NAME).read_text())["pid"] == os.getpid()
@@ -164,11 +164,11 @@ def test_stage_process_of_a_killed_run_keeps_the_lock(tmp_path, capsys, no_model
 
 
 def test_stage_command_runs_while_the_parent_holds_the_lock(tmp_path):
-    """`rzero stage`, started by rzero.launch as the loop does, is not blocked by its parent's lock."""
+    """`rzero stage`, started by rzero.run.launch as the loop does, is not blocked by its parent's lock."""
     from rzero.cli import DEFAULT_CONFIG
-    from rzero.config import load_config
-    from rzero.launch import launch_stage
-    from rzero.rundir import RunDir
+    from rzero.config.load import load_config
+    from rzero.core.rundir import RunDir
+    from rzero.run.launch import launch_stage
 
     folder = run_dir(tmp_path)
     cfg = load_config(DEFAULT_CONFIG, ["launch.mode=subprocess"])
@@ -179,19 +179,19 @@ def test_stage_command_runs_while_the_parent_holds_the_lock(tmp_path):
 
 
 def test_launch_passes_the_lock_to_the_stage_process(tmp_path, monkeypatch):
-    """The stage process that rzero.launch starts holds the parent's lock descriptor (so a stage that
+    """The stage process that rzero.run.launch starts holds the parent's lock descriptor (so a stage that
     outlives a killed parent keeps a second run out)."""
-    import rzero.launch
+    import rzero.run.launch
     from rzero.cli import DEFAULT_CONFIG
-    from rzero.config import load_config
-    from rzero.rundir import RunDir
+    from rzero.config.load import load_config
+    from rzero.core.rundir import RunDir
 
     folder = run_dir(tmp_path)
     lock = str((folder / LOCK_NAME).resolve())
     probe = f"import os; print('holds the lock:', any(os.readlink(f'/proc/self/fd/{{n}}') == {lock!r} "
     probe += "for n in os.listdir('/proc/self/fd') if os.path.exists(f'/proc/self/fd/{n}')))"
-    monkeypatch.setattr(rzero.launch, "stage_command", lambda *args: [sys.executable, "-c", probe])
+    monkeypatch.setattr(rzero.run.launch, "stage_command", lambda *args: [sys.executable, "-c", probe])
     cfg = load_config(DEFAULT_CONFIG, ["launch.mode=subprocess"])
     with run_lock(folder):
-        rzero.launch.launch_stage(cfg, RunDir(folder), 0, "evaluate")
+        rzero.run.launch.launch_stage(cfg, RunDir(folder), 0, "evaluate")
     assert "holds the lock: True" in (folder / "iter_00" / "evaluate.launch.log").read_text()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rzero.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl, write_jsonl
+from rzero.core.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl, write_jsonl
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):
@@ -43,7 +43,7 @@ def test_stage_markers(tmp_path):
 
 
 def test_remove_temporaries_of_interrupted_writes(tmp_path):
-    from rzero.rundir import RunDir
+    from rzero.core.rundir import RunDir
 
     run = RunDir(tmp_path)
     (tmp_path / "iter_01" / "solver").mkdir(parents=True)

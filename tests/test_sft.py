@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from rzero.domains.arithmetic import ArithmeticDomain, evaluate
-from rzero.sft import SFTSettings, fine_tune, labelled_rows, read_labelled_file
+from rzero.core.domains.arithmetic import ArithmeticDomain, evaluate
+from rzero.engines.sft import SFTSettings, fine_tune, labelled_rows, read_labelled_file
 
 
 def test_labelled_examples_are_oracle_solutions_outside_the_heldout_set():

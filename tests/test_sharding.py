@@ -1,4 +1,4 @@
-"""Sampling stages on several engines (rzero.sharding): shard boundaries, the merged output equal to
+"""Sampling stages on several engines (rzero.engines.sharding): shard boundaries, the merged output equal to
 one engine's (fakes, two Hugging Face engine processes, two vLLM CPU engines), engine processes that
 fail loudly and stop cleanly, the GPUs engines go on, and model.vllm_engines."""
 
@@ -12,10 +12,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from rzero.config import ConfigError, ModelConfig, load_config
-from rzero.domains import get_domain
-from rzero.generation import GREEDY, Completion, HFGenerator, Sampling, embedded_base_path
-from rzero.sharding import EngineSpec, ProcessGenerator, ShardedGenerator, engine_devices, shard_bounds
+from rzero.config.devices import engine_devices
+from rzero.config.load import load_config
+from rzero.config.schema import ConfigError, ModelConfig
+from rzero.core.domains import get_domain
+from rzero.core.sampling import GREEDY, Completion, Sampling
+from rzero.engines.generation import HFGenerator
+from rzero.engines.sharding import EngineSpec, ProcessGenerator, ShardedGenerator, shard_bounds
+from rzero.run.inputs import embedded_base_path
 
 SAMPLES = Sampling(samples_per_prompt=3, temperature=1.0)
 
@@ -177,7 +181,7 @@ def test_engine_process_dies_with_its_parent(tmp_path):
     script = (
         "import sys, time\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-        "from rzero.sharding import ProcessGenerator\n"
+        "from rzero.engines.sharding import ProcessGenerator\n"
         "from test_sharding import failing_fake\n"
         "engine = ProcessGenerator(failing_fake)\n"
         "engine.wait_ready()\n"
@@ -218,7 +222,7 @@ def test_vllm_engines_shard_seeded_sampling_exactly():
     """Two vLLM CPU engine processes, prompts sharded between them, against one engine: the same seed
     gives the same four samples per prompt at temperature 1, call after call (vLLM seeds each request
     from (seed, call number) alone). The engines' processes are gone after close()."""
-    from rzero.generation import VLLMGenerator
+    from rzero.engines.generation import VLLMGenerator
 
     domain = get_domain("arithmetic")
     prompts = [domain.solver_prompt(p.question) for p in domain.heldout()[:24]]
@@ -269,14 +273,12 @@ def test_vllm_engines_is_validated():
 
 
 def test_stage_generators_go_one_engine_per_gpu(monkeypatch):
-    """The wiring of pipeline._generator with model.vllm on CUDA, engines faked: an engine process per
+    """The wiring of generators.stage_generator with model.vllm on CUDA, engines faked: an engine process per
     visible GPU for votes, pools and evaluation (memory share per GPU, one seed), one in-process engine
     for the frozen Solver beside training, with model.vllm_engines=1, and on a single GPU."""
     from contextlib import ExitStack
 
-    import rzero.generation
-    import rzero.sharding
-    from rzero import pipeline
+    from rzero.engines import generators
 
     built, closed = [], []
 
@@ -287,18 +289,18 @@ def test_stage_generators_go_one_engine_per_gpu(monkeypatch):
         def close(self):
             closed.append(self)
 
-    monkeypatch.setattr(rzero.sharding, "sharded_engines", Engine)
-    monkeypatch.setattr(rzero.generation, "VLLMGenerator", lambda path, **kwargs: Engine(kwargs))
+    monkeypatch.setattr(generators, "sharded_engines", Engine)
+    monkeypatch.setattr(generators, "VLLMGenerator", lambda path, **kwargs: Engine(kwargs))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     cfg = load_config(None, ["model.vllm=true", "model.device=cuda", "seed=5"])
     with ExitStack() as engines:
-        pipeline._generator(Path("/m"), cfg, 3, "votes", engines, "pair")
-        pipeline._generator(Path("/m"), cfg, 1, "frozen", engines, "beside_training")
+        generators.stage_generator(Path("/m"), cfg, 3, "votes", engines, "pair")
+        generators.stage_generator(Path("/m"), cfg, 1, "frozen", engines, "beside_training")
         cfg.model.vllm_engines = 1
-        pipeline._generator(Path("/m"), cfg, 0, "evaluate", engines)
+        generators.stage_generator(Path("/m"), cfg, 0, "evaluate", engines)
         cfg.model.vllm_engines = 0
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7")
-        pipeline._generator(Path("/m"), cfg, 0, "evaluate", engines)
+        generators.stage_generator(Path("/m"), cfg, 0, "evaluate", engines)
     memory = {"memory_share": 0.4, "kv_cache_gib": 1.0}
     assert built[0] == [EngineSpec("vllm", "/m", 5003, gpu, **memory) for gpu in ("2", "3")]
     assert built[1] == {"seed": 5001, "device": "cuda", "memory_share": 0.25, "kv_cache_gib": 1.0}

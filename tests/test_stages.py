@@ -2,13 +2,13 @@
 
 import pytest
 
-from rzero.challenger import ChallengerRewardFunction, summarize_records
-from rzero.config import ChallengerConfig, CurriculumConfig, SolverConfig, VotingConfig
-from rzero.curriculum import build_curriculum, solver_rows
-from rzero.domains.arithmetic import ArithmeticDomain
-from rzero.generation import ScriptedGenerator
-from rzero.records import CurriculumRow
-from rzero.solver import SolverRewardFunction, training_prompts
+from rzero.config.schema import ChallengerConfig, CurriculumConfig, SolverConfig, VotingConfig
+from rzero.core.domains.arithmetic import ArithmeticDomain
+from rzero.core.records import CurriculumRow
+from rzero.engines.generation import ScriptedGenerator
+from rzero.stages.challenger import ChallengerRewardFunction, summarize_records
+from rzero.stages.curriculum import build_curriculum, solver_rows
+from rzero.stages.solver import SolverRewardFunction, training_prompts
 
 D = ArithmeticDomain()
 
@@ -88,7 +88,9 @@ def test_curriculum_pseudo_label_accuracy_counts_wrong_majorities():
         {"question": "9-4", "pseudo_label": "5"},
         {"question": "2*3", "pseudo_label": "6"},
     ]
-    without_oracle = CurriculumRow("q", None, ["1"], "1", 1.0, [1], True)
+    without_oracle = CurriculumRow(
+        question="q", difficulty=None, answers=["1"], pseudo_label="1", p_hat=1.0, group_sizes=[1], in_band=True
+    )
     with pytest.raises(ValueError, match="needs a domain with an oracle"):
         solver_rows([without_oracle], "oracle")
 

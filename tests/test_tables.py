@@ -1,7 +1,7 @@
 """Tables written to a file or a pipe keep every header and cell whole (issue 14: `rzero eval > log`)."""
 
-from rzero.records import EvaluateMetrics, RunSummary
-from rzero.tables import print_benchmarks, print_figures, print_results
+from rzero.core.records import EvaluateMetrics, RunSummary
+from rzero.observe.tables import print_benchmarks, print_figures, print_results
 
 FIGURES = EvaluateMetrics.from_json(  # as `rzero eval --json` writes them
     {

@@ -9,9 +9,11 @@ import time
 
 import pytest
 
-from rzero.domains import get_domain
-from rzero.generation import GREEDY, HFGenerator, Sampling, embedded_base_path
-from rzero.remote import group_alive
+from rzero.core.domains import get_domain
+from rzero.core.sampling import GREEDY, Sampling
+from rzero.engines.generation import HFGenerator
+from rzero.engines.processes import group_alive
+from rzero.run.inputs import embedded_base_path
 
 pytestmark = pytest.mark.vllm
 
@@ -30,7 +32,7 @@ def prompts(domain):
 
 @pytest.fixture(scope="module")
 def engine():
-    from rzero.generation import VLLMGenerator
+    from rzero.engines.generation import VLLMGenerator
 
     generator = VLLMGenerator(embedded_base_path(), seed=0, device="cpu", kv_cache_gib=0.5)
     yield generator
@@ -59,7 +61,7 @@ def test_greedy_agrees_with_hugging_face(engine, prompts, hf_greedy):
 
 
 def test_sampling_is_mapped_as_configured(engine, prompts, hf_greedy):
-    from rzero.generation import vllm_sampling_params
+    from rzero.engines.generation import vllm_sampling_params
 
     params = vllm_sampling_params(Sampling(samples_per_prompt=7, temperature=0.7, top_p=0.9, max_new_tokens=33), 5)
     assert (params.n, params.temperature, params.top_p, params.max_tokens, params.seed) == (7, 0.7, 0.9, 33, 5)
@@ -123,7 +125,8 @@ def test_the_frozen_solver_as_a_server_process(tmp_path, prompts, hf_greedy):
     """The server command rzero starts (CPU form), health-checked, read by OpenAIGenerator: greedy agrees
     with HF, n samples per prompt in order with token counts and finish flags; stopped, it leaves no
     process of its group and frees its port."""
-    from rzero.remote import ManagedServer, OpenAIGenerator, free_port, vllm_serve_argv
+    from rzero.engines.processes import free_port
+    from rzero.engines.remote import ManagedServer, OpenAIGenerator, vllm_serve_argv
 
     port = free_port()
     argv = vllm_serve_argv(embedded_base_path(), port, cpu_kv_cache_gib=0.5)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rzero.voting import in_band, majority_vote
+from rzero.core.voting import in_band, majority_vote
 
 
 def eq(a, b):
@@ -80,9 +80,10 @@ def test_vote_properties(answers):
 def test_solver_votes_asks_each_question_m_times_in_one_call():
     """The one routine that asks the Solver: one `generate` call with the domain's prompts, m samples
     at the given temperature, answers extracted, one ballot per question in order."""
-    from rzero.domains.arithmetic import ArithmeticDomain
-    from rzero.generation import Sampling, ScriptedGenerator
-    from rzero.voting import solver_votes
+    from rzero.core.domains.arithmetic import ArithmeticDomain
+    from rzero.core.sampling import Sampling
+    from rzero.core.voting import solver_votes
+    from rzero.engines.generation import ScriptedGenerator
 
     domain = ArithmeticDomain()
     answers = {"1+1": ["2", "2", "3", None], "2*3": ["6", "5", "5", "5"]}

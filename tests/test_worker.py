@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from rzero.config import load_config
-from rzero.launch import ACCELERATE_MODULE, launch_file, launch_stage
-from rzero.remote import SOLVER_URL_ENV
-from rzero.rundir import RunDir
-from rzero.worker import command_for_rank, finished, follow
+from rzero.config.load import load_config
+from rzero.core.rundir import RunDir
+from rzero.engines.remote import SOLVER_URL_ENV
+from rzero.run.launch import ACCELERATE_MODULE, launch_file, launch_stage
+from rzero.run.worker import command_for_rank, finished, follow
 
 
 def test_command_for_rank():

@@ -8,6 +8,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from rzero.config.load import SHIPPED
+from rzero.core.rundir import nearest_existing
+
 
 def integer(minimum: int) -> Callable[[str], int]:
     """An argparse type: an integer >= minimum."""
@@ -54,7 +57,7 @@ def config_file(text: str) -> Path:
     `configs/qwen3-4b-base.yaml` from any folder, as an installed wheel has no configs/ beside you)."""
     if Path(text).is_file():
         return Path(text)
-    shipped = Path(__file__).parent / "configs"
+    shipped = SHIPPED
     name = Path(text).name if Path(text).parent.name == "configs" else text
     for candidate in (shipped / name, shipped / f"{name}.yaml"):
         if "/" not in name and candidate.is_file():
@@ -67,12 +70,6 @@ def existing_folder(text: str) -> Path:
     if not Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"{text} does not exist or is not a folder")
     return Path(text)
-
-
-def nearest_existing(path: Path) -> Path:
-    """`path` if it exists, else its nearest existing parent ("." for a relative path with none): where
-    a folder still to be made will be created, so what decides whether it can be."""
-    return next((p for p in (path, *path.parents) if p.exists()), Path("."))
 
 
 def output_file(text: str) -> Path:

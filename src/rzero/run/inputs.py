@@ -1,0 +1,53 @@
+"""Every input of a stage, derived from the run directory and the config alone: which Challenger and
+Solver checkpoints are current (S(k-1), S(k), C(k-1), C(k)), which curriculum iteration k trains on, the
+run's domain. So a stage runs the same in the loop's process, in a stage process, on another node and
+after a crash."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from rzero.config.schema import RunConfig
+from rzero.core.domains import Domain, get_domain, with_chat_template
+from rzero.core.records import ChallengerMetrics, CurriculumRow
+from rzero.core.rundir import RunDir, read_jsonl
+
+
+def embedded_base_path() -> Path:
+    """Folder of the shipped base model (a Hugging Face checkpoint with its tokenizer: `rzero.base_model`)."""
+    return Path(str(resources.files("rzero").joinpath("base_model")))
+
+
+def base_model(cfg: RunConfig) -> Path:
+    return embedded_base_path() if cfg.model.path == "embedded" else Path(cfg.model.path)
+
+
+def solver_before(run: RunDir, cfg: RunConfig, k: int) -> Path:
+    """S(k-1): the Solver that iteration k starts from."""
+    return solver_after(run, cfg, k - 1)
+
+
+def solver_after(run: RunDir, cfg: RunConfig, k: int) -> Path:
+    """S(k): the Solver iteration k ends with (the base model for k = 0)."""
+    return run.stage(k, "solver") / "model" if k > 0 else base_model(cfg)
+
+
+def challenger_after(run: RunDir, cfg: RunConfig, k: int) -> Path:
+    """The latest trained Challenger of iterations 1..k (the base model when none was trained)."""
+    for j in range(k, 0, -1):
+        if run.is_done(j, "challenger") and ChallengerMetrics.from_json(run.done_info(j, "challenger")).trained:
+            return run.stage(j, "challenger") / "model"
+    return base_model(cfg)
+
+
+def read_curriculum(run: RunDir, k: int) -> list[CurriculumRow]:
+    """The curriculum that iteration k's Solver trains on (none in iteration 0)."""
+    if k == 0:
+        return []
+    return [CurriculumRow.from_json(row) for row in read_jsonl(run.stage(k, "curriculum") / "curriculum.jsonl")]
+
+
+def build_domain(cfg: RunConfig) -> Domain:
+    """The run's domain, its prompts rendered with the base model's chat template where it has one."""
+    return with_chat_template(get_domain(cfg.domain), base_model(cfg), cfg.model.chat_template)

@@ -1,0 +1,91 @@
+"""Running a stage as its own process: `rzero stage`, under `accelerate launch` for the GRPO phases.
+
+launch.mode=subprocess gives every stage its own process, so that its memory (GPU memory included)
+is freed when it ends; launch.mode=accelerate runs the two GRPO phases under `accelerate launch
+--config_file launch.accelerate_config` (several GPUs or nodes). The servers a stage needs are
+started here, in the parent, so that every rank of the stage reaches the same ones: their URLs go to
+the stage process in its environment. With a multi-node accelerate config the launch command is
+also written to `iter_KK/<stage>.launch.json` for `rzero worker` on the other nodes (`rzero.run.worker`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rzero.config.devices import device_count, stage_devices
+from rzero.config.schema import RunConfig
+from rzero.core.records import STAGE_METRICS, PhaseFailed, StageMetrics
+from rzero.core.rundir import RunDir, atomic_write_json
+from rzero.run.runlock import inherited_fds
+from rzero.run.servers import server_log, server_specs, stage_servers
+
+STAGE_FAILED = 3  # exit code of `rzero stage` when a phase produced NaN weights (PhaseFailed)
+ACCELERATE_MODULE = "accelerate.commands.launch"
+LAUNCH_SUFFIX = ".launch.json"
+GRPO_STAGES = ("challenger", "solver")
+
+
+def launch_file(root: Path, k: int, name: str) -> Path:
+    """Where node 0 publishes the launch command of stage `name` of iteration k for the workers."""
+    return RunDir(root).iteration(k) / f"{name}{LAUNCH_SUFFIX}"
+
+
+def stage_log(run: RunDir, k: int, name: str) -> Path:
+    """The log file of stage `name` of iteration k when it runs as its own process."""
+    return run.iteration(k) / f"{name}.launch.log"
+
+
+def stage_logs(cfg: RunConfig, run: RunDir, k: int, name: str) -> list[Path]:
+    """The files where stage `name` of iteration k writes its output other than the terminal: its own
+    process's log (launch.mode subprocess or accelerate), and each server's it starts."""
+    own = [stage_log(run, k, name)] if cfg.launch.mode != "inprocess" else []
+    return own + [server_log(run, k, name, variable) for variable in server_specs(cfg, run, k, name)]
+
+
+def stage_command(cfg: RunConfig, run: RunDir, k: int, name: str) -> list[str]:
+    """The command line of stage `name` of iteration k: `rzero stage`, or for a GRPO phase with
+    launch.mode=accelerate, the same under `accelerate launch` (fewer processes when the frozen
+    Solver's server takes some of launch.train_devices)."""
+    root = str(run.root.resolve())  # absolute paths: workers on other nodes run the same command
+    stage = ["-m", "rzero.cli", "stage", name, "--run", root, "--iteration", str(k)]
+    if cfg.launch.mode != "accelerate" or name not in GRPO_STAGES:
+        return [sys.executable, *stage]
+    config_file = str(Path(cfg.launch.accelerate_config).resolve())
+    accelerate = [sys.executable, "-m", ACCELERATE_MODULE, "--config_file", config_file]
+    devices = stage_devices(cfg, name)
+    if devices != cfg.launch.train_devices:
+        accelerate += ["--num_processes", str(device_count(devices))]
+    return accelerate + stage
+
+
+def launch_stage(cfg: RunConfig, run: RunDir, k: int, name: str) -> StageMetrics:
+    """Run one stage as its own process; its output goes to the iteration's `<stage>.launch.log`.
+    Returns the stage's metrics (its DONE marker); raises PhaseFailed when the phase produced NaN
+    weights, RuntimeError on any other failure."""
+    command = stage_command(cfg, run, k, name)
+    devices = stage_devices(cfg, name)
+    log_file = stage_log(run, k, name)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with stage_servers(cfg, run, k, name) as urls, open(log_file, "a", encoding="utf-8") as handle:
+        env = {**os.environ, **urls}
+        if devices:
+            env["CUDA_VISIBLE_DEVICES"] = devices
+        shared = launch_file(run.root, k, name) if ACCELERATE_MODULE in command else None
+        if shared:  # for `rzero worker` on the other nodes
+            atomic_write_json(shared, {"command": command, "env": urls, "written": time.time()})
+        try:
+            # the stage shares the run directory's lock: a stage that outlives a killed parent keeps it
+            lock = inherited_fds(run.root)
+            done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env, pass_fds=lock)
+        finally:
+            if shared:
+                shared.unlink(missing_ok=True)
+    if done.returncode == STAGE_FAILED:
+        raise PhaseFailed(log_file.read_text(errors="replace").strip().splitlines()[-1])
+    if done.returncode != 0 or not run.is_done(k, name):
+        raise RuntimeError(f"stage {name} of iteration {k} failed (exit code {done.returncode}); see {log_file}")
+    return STAGE_METRICS[name].from_json(run.done_info(k, name))
