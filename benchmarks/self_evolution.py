@@ -91,11 +91,11 @@ def pool_diversity(pool_file: Path) -> dict:
     diverse; share of distinct token 3-grams), recomputed from pool.jsonl so that runs written before
     the curriculum stage recorded it are measured the same way."""
     from rzero.core.domains.arithmetic import ArithmeticDomain
-    from rzero.core.records import CurriculumRow
+    from rzero.core.records import CurriculumRow, from_json
     from rzero.core.rundir import read_jsonl
     from rzero.stages.curriculum import question_diversity
 
-    questions = [CurriculumRow.from_json(r).question for r in read_jsonl(pool_file)]
+    questions = [from_json(CurriculumRow, r).question for r in read_jsonl(pool_file)]
     return question_diversity(questions, ArithmeticDomain().bleu_tokens)
 
 
@@ -154,9 +154,9 @@ def worked_share(results_file: Path) -> float | None:
 
 def collect_loop(out: Path) -> dict:
     """Per-iteration figures of one run directory."""
-    from rzero.core.records import RunSummary
+    from rzero.core.records import RunSummary, from_json
 
-    summary = RunSummary.from_json(json.loads((out / "summary.json").read_text()))
+    summary = from_json(RunSummary, json.loads((out / "summary.json").read_text()))
     iterations = []
     for entry in summary.iterations:
         ev, cur, held = entry.evaluate, entry.curriculum, entry.evaluate.heldout

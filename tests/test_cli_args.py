@@ -136,7 +136,7 @@ def test_eval_is_the_loops_evaluation_stage(tiny_model_dir, tmp_path):
     iteration-0 evaluation stage (same seed, same sampling, same problems)."""
     from rzero.cli import DEFAULT_CONFIG
     from rzero.config.load import load_config
-    from rzero.core.records import EvaluateMetrics
+    from rzero.core.records import EvaluateMetrics, from_json
     from rzero.core.rundir import RunDir
     from rzero.run.inputs import build_domain
     from rzero.run.pipeline import run_stage
@@ -144,7 +144,7 @@ def test_eval_is_the_loops_evaluation_stage(tiny_model_dir, tmp_path):
     overrides = [f"model.path={tiny_model_dir}", "eval.problems=6", "eval.max_new_tokens=6", "model.threads=1"]
     overrides += ["eval.votes_per_question=3", "seed=4"]
     assert main(["eval", "--json", str(tmp_path / "eval.json"), *overrides]) == 0
-    by_eval = EvaluateMetrics.from_json(json.loads((tmp_path / "eval.json").read_text()))
+    by_eval = from_json(EvaluateMetrics, json.loads((tmp_path / "eval.json").read_text()))
     cfg = load_config(DEFAULT_CONFIG, overrides)
     in_the_loop = run_stage(cfg, RunDir(tmp_path / "run"), build_domain(cfg), 0, "evaluate")
     by_eval.seconds = in_the_loop.seconds = 0.0

@@ -40,7 +40,7 @@ def test_score_and_summarize():
     assert fig.band_majority_accuracy == pytest.approx(1 / 2)  # of the two in the band, 2*3+1's majority is right
     assert summarize(results[:1]).band_majority_accuracy is None  # nothing in the band
     assert fig.accuracy_by_difficulty == {"1": 1.0, "2": 0.5}
-    data = fig.to_json()  # the JSON key names the k of maj@k, as results files always had it
+    data = fig.model_dump()  # the JSON key names the k of maj@k, as results files always had it
     assert data["maj10_accuracy"] == pytest.approx(2 / 3) and "majority_accuracy" not in data
 
 
@@ -48,7 +48,7 @@ def test_summarize_without_samples():
     results = score_problems(ScriptedGenerator(script), D, PROBLEMS, votes_per_question=0)
     fig = summarize(results)
     assert fig.pass1_accuracy is None and fig.greedy_accuracy == pytest.approx(2 / 3)
-    assert set(fig.to_json()) == {
+    assert set(fig.model_dump()) == {
         "problems",
         "greedy_accuracy",
         "accuracy_by_difficulty",
@@ -115,7 +115,7 @@ def test_question_validity_samples_the_challenger_when_asked():
     assert metrics.validity.question_validity == 0.5 and metrics.validity.challenger_samples == 8
     assert [sampling.max_new_tokens for _, sampling in challenger.calls] == [48]
     assert all(prompt != D.challenger_prompt() for prompts, _ in solver.calls for prompt in prompts)
-    data = metrics.to_json()
+    data = metrics.model_dump()
     assert data["question_validity"] == 0.5 and data["difficulty_histogram"] == {"1": 2, "2": 2}
 
 
@@ -184,11 +184,11 @@ def test_math_benchmarks_in_the_evaluation_stage(tmp_path):
     assert metrics.benchmarks["aime24"].greedy_accuracy == 0.0
     assert metrics.benchmark_average == metrics.greedy_accuracy == 0.25
     assert metrics.heldout is None  # the math domain has no held-out set of its own
-    data = metrics.to_json()  # as summary.json holds it: greedy_accuracy is the benchmark average
+    data = metrics.model_dump()  # as summary.json holds it: greedy_accuracy is the benchmark average
     assert data["greedy_accuracy"] == 0.25 and data["benchmarks"]["gsm8k"]["rows_without_gold"] == 0
-    from rzero.core.records import EvaluateMetrics
+    from rzero.core.records import EvaluateMetrics, from_json
 
-    assert EvaluateMetrics.from_json(data) == metrics
+    assert from_json(EvaluateMetrics, data) == metrics
 
 
 def test_habit_and_skill_split_accuracy_by_whether_the_answer_works_it_out():
@@ -217,6 +217,6 @@ def test_summarize_reports_habit_and_skill_of_greedy_and_sampled_answers():
     assert fig.worked_accuracy_by_difficulty == {"1": 1.0, "2": None}
     assert fig.sampled_worked_share_by_difficulty == {"1": 0.5, "2": 0.75}
     assert fig.sampled_worked_accuracy_by_difficulty == {"1": 1.0, "2": 0.0}
-    from rzero.core.records import Figures
+    from rzero.core.records import Figures, from_json
 
-    assert Figures.from_json(fig.to_json()) == fig
+    assert from_json(Figures, fig.model_dump()) == fig

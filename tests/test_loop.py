@@ -185,7 +185,7 @@ def test_stages_as_subprocesses_match_in_process(tmp_path):
         return [
             {
                 k: {m: v for m, v in s.items() if m != "seconds"} if isinstance(s, dict) else s
-                for k, s in it.to_json().items()
+                for k, s in it.model_dump().items()
                 if k not in ("alerts", "warnings")
             }
             for it in summary.iterations

@@ -57,5 +57,5 @@ def test_probe_figures_on_hand_made_rows():
         "probe_pseudo_label_accuracy": 0.5,
         "probe_pseudo_label_accuracy_all": pytest.approx(2 / 3),
     }
-    assert rows[1].probe_answer == "5" and rows[1].to_json()["probe_answer"] == "5"
+    assert rows[1].probe_answer == "5" and rows[1].model_dump()["probe_answer"] == "5"
     assert probe_figures([], [], equivalent)["probe_pseudo_label_accuracy"] is None

@@ -14,6 +14,7 @@ from rzero.core.records import (
     Figures,
     IterationRecord,
     RunSummary,
+    from_json,
     stage_metrics_from_json,
 )
 
@@ -24,8 +25,8 @@ def test_a_summary_written_before_the_records_reads_and_writes_back_unchanged():
     """summary.json of a run made by the dict-based loop (issue 13's D4 run, committed): every stage's
     metrics, alerts and warnings survive from_json -> to_json byte for byte."""
     saved = json.loads((RESULTS / "d4" / "loop_seed0_rzero_summary.json").read_text())
-    summary = RunSummary.from_json(saved)
-    assert summary.to_json() == saved
+    summary = from_json(RunSummary, saved)
+    assert summary.model_dump() == saved
     first = summary.iterations[1]
     assert first.curriculum.kept == saved["iterations"][1]["curriculum"]["kept"]
     assert first.evaluate.greedy_accuracy == saved["iterations"][1]["evaluate"]["greedy_accuracy"]
@@ -49,18 +50,18 @@ def test_unknown_or_missing_keys_are_errors_that_name_them(stage, data, message)
 
 def test_majority_accuracy_keeps_the_k_in_its_json_key():
     figures = Figures(problems=8, greedy_accuracy=0.5, votes_per_question=10, majority_accuracy=0.625)
-    data = figures.to_json()
+    data = figures.model_dump()
     assert data["maj10_accuracy"] == 0.625 and "majority_accuracy" not in data
-    assert Figures.from_json(data) == figures
+    assert from_json(Figures, data) == figures
     greedy_only = Figures(problems=8, greedy_accuracy=0.5, accuracy_by_difficulty={"1": 0.5})
-    assert greedy_only.to_json() == {"problems": 8, "greedy_accuracy": 0.5, "accuracy_by_difficulty": {"1": 0.5}}
+    assert greedy_only.model_dump() == {"problems": 8, "greedy_accuracy": 0.5, "accuracy_by_difficulty": {"1": 0.5}}
 
 
 def test_curriculum_rows_write_diagnostics_only_where_there_are_some():
     row = CurriculumRow(
         question="1+1", difficulty=1, answers=["2", None], pseudo_label="2", p_hat=0.5, group_sizes=[1], in_band=True
     )
-    assert set(row.to_json()) == {
+    assert set(row.model_dump()) == {
         "question",
         "difficulty",
         "answers",
@@ -72,9 +73,9 @@ def test_curriculum_rows_write_diagnostics_only_where_there_are_some():
     checked = row.model_copy(
         update={"answers": ["2", "3"], "group_sizes": [1, 1], "oracle_answer": "2", "pseudo_label_correct": True}
     )
-    assert checked.to_json()["oracle_answer"] == "2" and CurriculumRow.from_json(checked.to_json()) == checked
+    assert checked.model_dump()["oracle_answer"] == "2" and from_json(CurriculumRow, checked.model_dump()) == checked
     with pytest.raises(ValueError, match="curriculum row: unknown key 'truth'"):
-        CurriculumRow.from_json({**row.to_json(), "truth": "2"})
+        from_json(CurriculumRow, {**row.model_dump(), "truth": "2"})
 
 
 def test_an_iteration_round_trips_with_its_alerts():
@@ -95,11 +96,11 @@ def test_an_iteration_round_trips_with_its_alerts():
         ],
         MonitorConfig(),
     )
-    data = entry.to_json()
+    data = entry.model_dump()
     assert list(data) == ["iteration", "challenger", "curriculum", "evaluate", "warnings", "alerts"]
     assert data["alerts"][0]["trigger"] == "accuracy_drop" and data["curriculum"]["probe_questions"] == 12
     assert "probe_in_band" not in data["curriculum"]  # probe fields only when a probe ran
-    assert IterationRecord.from_json(json.loads(json.dumps(data))) == entry
+    assert from_json(IterationRecord, json.loads(json.dumps(data))) == entry
 
 
 EARLIER_RUN = Path(__file__).resolve().parent / "data" / "run_0f7349f"  # written by the dataclass records (0f7349f)
@@ -117,15 +118,15 @@ def test_a_run_directory_of_the_dataclass_version_reads_and_writes_back_byte_for
     run = RunDir(EARLIER_RUN)
     assert dump_yaml(validated(yaml.safe_load(run.config_path.read_text()))) == run.config_path.read_text()
     summary = run.summary_path.read_text()
-    assert json.dumps(RunSummary.from_json(json.loads(summary)).to_json(), indent=2) + "\n" == summary
+    assert json.dumps(from_json(RunSummary, json.loads(summary)).model_dump(), indent=2) + "\n" == summary
     for k, stage in [(0, "evaluate"), *((1, name) for name in ("challenger", "curriculum", "solver", "evaluate"))]:
         marker = (run.stage(k, stage) / "DONE").read_text()
         record = stage_metrics_from_json(stage, json.loads(marker))
-        assert json.dumps(record.to_json(), indent=2) + "\n" == marker, (k, stage)
+        assert json.dumps(record.model_dump(), indent=2) + "\n" == marker, (k, stage)
     for name in ("pool.jsonl", "curriculum.jsonl"):
         path = run.stage(1, "curriculum") / name
-        rows = [CurriculumRow.from_json(row) for row in read_jsonl(path)]
-        assert "".join(json.dumps(row.to_json()) + "\n" for row in rows) == path.read_text()
+        rows = [from_json(CurriculumRow, row) for row in read_jsonl(path)]
+        assert "".join(json.dumps(row.model_dump()) + "\n" for row in rows) == path.read_text()
 
 
 SUMMARIES = sorted(RESULTS.glob("**/*summary.json"))
@@ -137,7 +138,7 @@ def test_every_committed_summary_reads_and_writes_back_stably(path):
     is unchanged. Those written since the typed records (all but d1's oracle run, whose untrained Challenger
     metrics predate the record's default fields) come back byte for byte."""
     saved = json.loads(path.read_text())
-    once = RunSummary.from_json(saved).to_json()
-    assert RunSummary.from_json(once).to_json() == once
+    once = from_json(RunSummary, saved).model_dump()
+    assert from_json(RunSummary, once).model_dump() == once
     if path.relative_to(RESULTS) != Path("d1/loop_seed0_oracle_summary.json"):
         assert json.dumps(once, indent=2) == json.dumps(saved, indent=2)

@@ -40,7 +40,7 @@ def run_dir(tmp_path):
     folder = tmp_path / "run"
     (folder / "iter_00" / "evaluate").mkdir(parents=True)
     (folder / "config.yaml").write_text(dump_yaml(load_config(DEFAULT_CONFIG, [])))
-    (folder / "iter_00" / "evaluate" / "DONE").write_text(json.dumps(EvaluateMetrics().to_json()))
+    (folder / "iter_00" / "evaluate" / "DONE").write_text(json.dumps(EvaluateMetrics().model_dump()))
     (folder / ".summary.json.abc.tmp").write_text("half written")
     return folder
 

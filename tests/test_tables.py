@@ -1,9 +1,10 @@
 """Tables written to a file or a pipe keep every header and cell whole (issue 14: `rzero eval > log`)."""
 
-from rzero.core.records import EvaluateMetrics, RunSummary
+from rzero.core.records import EvaluateMetrics, RunSummary, from_json
 from rzero.observe.tables import print_benchmarks, print_figures, print_results
 
-FIGURES = EvaluateMetrics.from_json(  # as `rzero eval --json` writes them
+FIGURES = from_json(
+    EvaluateMetrics,  # as `rzero eval --json` writes them
     {
         "problems": 640,
         "greedy_accuracy": 0.5,
@@ -16,7 +17,7 @@ FIGURES = EvaluateMetrics.from_json(  # as `rzero eval --json` writes them
         "seconds": 70,
         "accuracy_by_difficulty": {str(level): 0.25 for level in range(1, 16)},
         "difficulty_histogram": {str(level): 1234 for level in range(1, 16)},
-    }
+    },
 )
 NAMES = ["gsm8k", "math500", "amc23", "aime24", "aime25", "minerva_math", "olympiadbench", "mmlu_pro", "supergpqa"]
 
@@ -33,8 +34,8 @@ def test_figures_and_benchmarks_print_whole_when_not_a_terminal(capsys, monkeypa
     assert " ".join(["0.25"] * 3) not in text  # cells are separated by rules, not wrapped together
     assert text.count("1234") == 15 and text.count("0.25") == 15
     benchmarks = {name: {"problems": 50, "greedy_accuracy": 0.1234} for name in NAMES}
-    metrics = EvaluateMetrics.from_json(
-        {"greedy_accuracy": 0.1, "benchmarks": benchmarks, "math_average": 0.1, "general_average": 0.2}
+    metrics = from_json(
+        EvaluateMetrics, {"greedy_accuracy": 0.1, "benchmarks": benchmarks, "math_average": 0.1, "general_average": 0.2}
     )
     print_benchmarks([("iteration 3", metrics)])
     text = "\n".join(lines_of(capsys))
@@ -56,7 +57,7 @@ def test_results_table_has_one_header_line_per_row_in_a_log(capsys, monkeypatch)
             },
         ],
     }
-    print_results(RunSummary.from_json(summary))
+    print_results(from_json(RunSummary, summary))
     lines = lines_of(capsys)
     header = next(line for line in lines if "iter" in line and "held-out greedy" in line)
     assert "pseudo-label acc" in header and "own curriculum acc" in header and "wall s" in header
@@ -75,6 +76,6 @@ def test_habit_and_skill_table_splits_accuracy_by_level(capsys, monkeypatch):
         "worked_accuracy_by_difficulty": {"3": 0.8, "7": None},
         "seconds": 1,
     }
-    print_results(RunSummary.from_json({"config": {}, "iterations": [{"iteration": 0, "evaluate": evaluate}]}))
+    print_results(from_json(RunSummary, {"config": {}, "iterations": [{"iteration": 0, "evaluate": evaluate}]}))
     text = "\n".join(lines_of(capsys))
     assert "share that works it out" in text and "0.20 (0.25·0.80)" in text and "0.00 (0.00·-)" in text

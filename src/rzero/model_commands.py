@@ -50,7 +50,7 @@ def eval_command(args: argparse.Namespace) -> int:
 
     def save() -> None:  # before anything that can still fail: figures are never lost
         if args.json:
-            args.json.write_text(json.dumps(metrics.to_json(), indent=2) + "\n")
+            args.json.write_text(json.dumps(metrics.model_dump(), indent=2) + "\n")
 
     try:
         run_evaluate(
@@ -102,7 +102,7 @@ def sft_command(args: argparse.Namespace) -> int:
     figures = fine_tune(model_dir, rows, settings, out)
     generator = HFGenerator.from_pretrained(out / "model", seed=args.seed, label="sft evaluate")
     held = evaluate_model(generator, domain, EvalConfig(max_new_tokens=args.max_new_tokens), []).heldout
-    figures["heldout"] = held.to_json()
+    figures["heldout"] = held.model_dump()
     atomic_write_json(out / "sft.json", figures)
     levels = " ".join(f"{v:.2f}" for v in (held.accuracy_by_difficulty or {}).values())
     print(f"held-out greedy {held.greedy_accuracy:.3f}  by difficulty {levels}  ({figures['seconds']:.0f} s)")

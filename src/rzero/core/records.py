@@ -2,20 +2,20 @@
 
 Stages return these records; the loop, drift, the tables, the report and the metrics sink read their
 attributes, so a renamed field fails where it is used (an AttributeError, a type checker's complaint)
-instead of printing `-` or leaving a drift alarm that never fires. They are pydantic models: `to_json`
-is `model_dump` and `from_json` is `model_validate`, the only conversions to and from the run
-directory's files (DONE markers, summary.json, curriculum.jsonl, pool.jsonl, probe.jsonl);
-`from_json` rejects a key it does not know, naming it, in one line. The JSON is the one earlier
-versions wrote, byte for byte, so older run directories still resume and report: fields that were
-left out when empty say so (`omitted_if_none`), and the two records whose JSON layout differs from
-their fields (the held-out figures flattened into the evaluation's metrics, `maj{k}_accuracy`) keep
-a serializer and a validator of their own.
+instead of printing `-` or leaving a drift alarm that never fires. They are pydantic models:
+`record.model_dump()` and `from_json(cls, data)` (`model_validate` with a one-line error that names
+the first unknown, missing or bad key) are the only conversions to and from the run directory's files
+(DONE markers, summary.json, curriculum.jsonl, pool.jsonl, probe.jsonl). The JSON is the one earlier
+versions wrote, byte for byte, so older run directories still resume and report: fields that were left
+out when empty say so (`omitted_if_none`), and the three records whose JSON layout differs from their
+fields (`maj{k}_accuracy`, the held-out figures flattened into the evaluation's metrics, warnings and
+alerts from iteration 1 on) keep a serializer (and a validator) of their own.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
@@ -36,23 +36,26 @@ def omitted_if_none(default: Any = None) -> Any:
     return Field(default, exclude_if=lambda value: value is None)
 
 
+R = TypeVar("R", bound="Record")
+
+
 class Record(BaseModel):
-    """What every record shares: unknown keys refused, assignments checked, one-line errors."""
+    """The settings every record shares (no behaviour): unknown keys refused, assignments checked; `what`
+    names the record in an error."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-    what: ClassVar[str] = "record"  # how an error names the record
+    what: ClassVar[str] = "record"
 
-    def to_json(self) -> dict:
-        return self.model_dump()
 
-    @classmethod
-    def from_json(cls, data: Any):
-        if not isinstance(data, dict):
-            raise ValueError(f"{cls.what}: expected a JSON object, got {type(data).__name__}")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as error:
-            raise ValueError(f"{cls.what}: {_first_problem(error)}") from None
+def from_json(cls: type[R], data: Any) -> R:
+    """The record `cls` of `data` (a parsed DONE marker, summary or JSONL row); a ValueError of one line
+    that names the record and the first unknown, missing or bad key. Its JSON is `record.model_dump()`."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.what}: expected a JSON object, got {type(data).__name__}")
+    try:
+        return cls.model_validate(data)
+    except ValidationError as error:
+        raise ValueError(f"{cls.what}: {_first_problem(error)}") from None
 
 
 def _first_problem(error: ValidationError) -> str:
@@ -262,7 +265,7 @@ StageMetrics = ChallengerMetrics | CurriculumMetrics | SolverMetrics | EvaluateM
 
 def stage_metrics_from_json(stage: str, data: dict) -> StageMetrics:
     """The metrics record of stage `stage` (a DONE marker's content)."""
-    return STAGE_METRICS[stage].from_json(data)
+    return from_json(STAGE_METRICS[stage], data)
 
 
 class Alert(Record):

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from rzero.core.records import STAGES, CurriculumRow, IterationRecord, RunSummary
+from rzero.core.records import STAGES, CurriculumRow, IterationRecord, RunSummary, from_json
 from rzero.core.rundir import RunDir, atomic_write_text, read_jsonl
 
 BAND_COLOUR = "#d9ead3"
@@ -26,7 +26,7 @@ def _load(run: Path) -> dict:
     if not summary_file.is_file():
         raise FileNotFoundError(f"{summary_file} not found: is {run} an rzero run directory?")
     try:
-        summary = RunSummary.from_json(json.loads(summary_file.read_text()))
+        summary = from_json(RunSummary, json.loads(summary_file.read_text()))
     except (ValueError, TypeError) as error:
         raise ValueError(f"{summary_file}: {error}") from None
     pools, curricula, challenger_logs = {}, {}, {}
@@ -34,8 +34,8 @@ def _load(run: Path) -> dict:
         k = entry.iteration
         folder = RunDir(run).iteration(k)
         if (folder / "curriculum" / "pool.jsonl").is_file():
-            pools[k] = [CurriculumRow.from_json(r) for r in read_jsonl(folder / "curriculum" / "pool.jsonl")]
-            curricula[k] = [CurriculumRow.from_json(r) for r in read_jsonl(folder / "curriculum" / "curriculum.jsonl")]
+            pools[k] = [from_json(CurriculumRow, r) for r in read_jsonl(folder / "curriculum" / "pool.jsonl")]
+            curricula[k] = [from_json(CurriculumRow, r) for r in read_jsonl(folder / "curriculum" / "curriculum.jsonl")]
         if (folder / "challenger" / "train_log.jsonl").is_file():
             challenger_logs[k] = [r for r in read_jsonl(folder / "challenger" / "train_log.jsonl") if "step" in r]
     return {"name": run.name, "summary": summary, "pools": pools, "curricula": curricula, "logs": challenger_logs}

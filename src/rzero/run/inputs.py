@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rzero.config.schema import RunConfig
 from rzero.core.domains import Domain, get_domain, with_chat_template
-from rzero.core.records import ChallengerMetrics, CurriculumRow
+from rzero.core.records import ChallengerMetrics, CurriculumRow, from_json
 from rzero.core.rundir import RunDir, read_jsonl
 
 
@@ -36,7 +36,7 @@ def solver_after(run: RunDir, cfg: RunConfig, k: int) -> Path:
 def challenger_after(run: RunDir, cfg: RunConfig, k: int) -> Path:
     """The latest trained Challenger of iterations 1..k (the base model when none was trained)."""
     for j in range(k, 0, -1):
-        if run.is_done(j, "challenger") and ChallengerMetrics.from_json(run.done_info(j, "challenger")).trained:
+        if run.is_done(j, "challenger") and from_json(ChallengerMetrics, run.done_info(j, "challenger")).trained:
             return run.stage(j, "challenger") / "model"
     return base_model(cfg)
 
@@ -45,7 +45,7 @@ def read_curriculum(run: RunDir, k: int) -> list[CurriculumRow]:
     """The curriculum that iteration k's Solver trains on (none in iteration 0)."""
     if k == 0:
         return []
-    return [CurriculumRow.from_json(row) for row in read_jsonl(run.stage(k, "curriculum") / "curriculum.jsonl")]
+    return [from_json(CurriculumRow, row) for row in read_jsonl(run.stage(k, "curriculum") / "curriculum.jsonl")]
 
 
 def build_domain(cfg: RunConfig) -> Domain:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rzero.config.devices import device_count, stage_devices
 from rzero.config.schema import RunConfig
-from rzero.core.records import STAGE_METRICS, PhaseFailed, StageMetrics
+from rzero.core.records import STAGE_METRICS, PhaseFailed, StageMetrics, from_json
 from rzero.core.rundir import RunDir, atomic_write_json
 from rzero.run.runlock import inherited_fds
 from rzero.run.servers import server_log, server_specs, stage_servers
@@ -88,4 +88,4 @@ def launch_stage(cfg: RunConfig, run: RunDir, k: int, name: str) -> StageMetrics
         raise PhaseFailed(log_file.read_text(errors="replace").strip().splitlines()[-1])
     if done.returncode != 0 or not run.is_done(k, name):
         raise RuntimeError(f"stage {name} of iteration {k} failed (exit code {done.returncode}); see {log_file}")
-    return STAGE_METRICS[name].from_json(run.done_info(k, name))
+    return from_json(STAGE_METRICS[name], run.done_info(k, name))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rzero.config.load import dump_yaml, to_dict
 from rzero.config.schema import ConfigError, RunConfig
-from rzero.core.records import STAGE_METRICS, IterationRecord, PhaseFailed, RunSummary, StageMetrics
+from rzero.core.records import STAGE_METRICS, IterationRecord, PhaseFailed, RunSummary, StageMetrics, from_json
 from rzero.core.rundir import RunDir, atomic_write_json, atomic_write_text, read_jsonl
 from rzero.engines.generation import set_threads
 from rzero.observe import drift
@@ -106,7 +106,7 @@ def _run_locked(cfg: RunConfig, run_dir: RunDir, resume: bool, log) -> RunSummar
         """Stage `name` of iteration k: skipped when done earlier, else run in this process or its own."""
         if run_dir.is_done(k, name):
             log(f"iteration {k} {name}: done earlier, skipped")
-            return STAGE_METRICS[name].from_json(run_dir.done_info(k, name))
+            return from_json(STAGE_METRICS[name], run_dir.done_info(k, name))
         logs = stage_logs(cfg, run_dir, k, name)
         if logs:
             log(f"iteration {k} {name}: started; output in {', '.join(str(path) for path in logs)}")
@@ -115,7 +115,7 @@ def _run_locked(cfg: RunConfig, run_dir: RunDir, resume: bool, log) -> RunSummar
         else:
             metrics = launch_stage(cfg, run_dir, k, name)
         train_log = run_dir.stage(k, name) / "train_log.jsonl"
-        sink.stage(k, name, metrics.to_json(), read_jsonl(train_log) if train_log.exists() else None)
+        sink.stage(k, name, metrics.model_dump(), read_jsonl(train_log) if train_log.exists() else None)
         write_metrics_jsonl(run_dir, cfg.iterations)
         log(f"iteration {k} {name}: {metrics.seconds:.0f}s")
         return metrics
@@ -139,7 +139,7 @@ def _run_locked(cfg: RunConfig, run_dir: RunDir, resume: bool, log) -> RunSummar
         summary.iterations.append(entry)
         entry.warnings = phase_warnings(entry, cfg.curriculum.band_delta)
         entry.alerts = drift.check(summary.iterations, cfg.monitor)
-        atomic_write_json(run_dir.summary_path, summary.to_json())
+        atomic_write_json(run_dir.summary_path, summary.model_dump())
         log(iteration_line(entry, time.time() - started))
         for warning in entry.warnings:
             log(f"warning: iteration {k}: {warning}")
@@ -151,5 +151,5 @@ def _run_locked(cfg: RunConfig, run_dir: RunDir, resume: bool, log) -> RunSummar
             break
     sink.close()
     summary.wall_seconds_this_invocation = round(time.time() - started, 1)
-    atomic_write_json(run_dir.summary_path, summary.to_json())
+    atomic_write_json(run_dir.summary_path, summary.model_dump())
     return summary

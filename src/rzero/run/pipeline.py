@@ -74,8 +74,8 @@ def run_curriculum(
             cfg.challenger.max_new_tokens,
             cfg.solver.max_new_tokens,
         )
-        write_jsonl(folder / "pool.jsonl", [r.to_json() for r in rows])
-        write_jsonl(folder / "curriculum.jsonl", [r.to_json() for r in kept])
+        write_jsonl(folder / "pool.jsonl", [r.model_dump() for r in rows])
+        write_jsonl(folder / "curriculum.jsonl", [r.model_dump() for r in kept])
         if cfg.eval.probe_file:  # evaluation only: the same votes on labelled questions, never a curriculum
             pairs = load_probe(cfg.eval.probe_file, cfg.eval.probe_questions)
             probe_rows = curriculum_stage.label_questions(
@@ -88,7 +88,7 @@ def run_curriculum(
             )
             for name, value in probe_figures(probe_rows, [a for _, a in pairs], domain.equivalent).items():
                 setattr(metrics, name, value)
-            write_jsonl(folder / "probe.jsonl", [r.to_json() for r in probe_rows])
+            write_jsonl(folder / "probe.jsonl", [r.model_dump() for r in probe_rows])
     return metrics
 
 
@@ -174,5 +174,5 @@ def run_stage(cfg: RunConfig, run: RunDir, domain: Domain, k: int, name: str) ->
                 cfg, domain, k, solver=new_solver, challenger=new_challenger, curriculum=curriculum, folder=folder
             )
     metrics.seconds = round(time.time() - started, 1)
-    run.mark_done(k, name, metrics.to_json())
+    run.mark_done(k, name, metrics.model_dump())
     return metrics
