@@ -20,6 +20,7 @@ def embedded_base_path() -> Path:
 
 
 def base_model(cfg: RunConfig) -> Path:
+    """S(0) and C(0): the folder model.path names (the shipped model for "embedded")."""
     return embedded_base_path() if cfg.model.path == "embedded" else Path(cfg.model.path)
 
 

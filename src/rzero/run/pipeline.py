@@ -1,10 +1,11 @@
 """The stages of one iteration as the loop runs them: inputs resolved from the run directory,
 the stage modules called by name with named arguments, artifacts written, the DONE marker set.
 
-Every input of a stage is derived from the run directory and the config alone (which Challenger and
-Solver checkpoints are current, which curriculum to train on), so a stage runs the same in the loop's
-process, in a subprocess (`rzero stage NAME --run DIR --iteration K`) or under `accelerate launch`,
-and after a crash. The stage modules never import each other; this is the glue between them.
+Every input of a stage is derived from the run directory and the config alone (`rzero.run.inputs`:
+which Challenger and Solver checkpoints are current, which curriculum to train on), so a stage runs the
+same in the loop's process, in a subprocess (`rzero stage NAME --run DIR --iteration K`) or under
+`accelerate launch`, and after a crash. Its generators come from `rzero.engines.generators`, its servers
+from `rzero.run.servers`. The stage modules never import each other; this is the glue between them.
 """
 
 from __future__ import annotations
