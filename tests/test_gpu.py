@@ -47,3 +47,32 @@ def test_vllm_serve_as_the_frozen_solver(tmp_path):
     assert all(len(o) == 3 for o in out)
     answers = [domain.extract_answer(c.text) for o in out for c in o]
     assert sum(a is not None for a in answers) >= 20
+
+
+def test_evaluation_sharded_over_two_engine_processes_gives_one_engines_output():
+    """Two vLLM engine processes on the one GPU (a share each), prompts sharded between them: the merged
+    greedy completions are those of one engine (scripts/gpu_smoke.sh, part vllm)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("vllm")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from rzero.core.domains.arithmetic import ArithmeticDomain
+    from rzero.core.sampling import GREEDY
+    from rzero.engines.generation import VLLMGenerator
+    from rzero.engines.sharding import EngineSpec, sharded_engines
+    from rzero.run.inputs import embedded_base_path
+
+    domain = ArithmeticDomain()
+    prompts = [domain.solver_prompt(p.question) for p in domain.heldout()[:32]]
+    path = str(embedded_base_path())
+    sharded = sharded_engines([EngineSpec("vllm", path, 0, "0", memory_share=0.3) for _ in range(2)])
+    try:
+        merged = [o[0].text for o in sharded.generate(prompts, GREEDY)]
+    finally:
+        sharded.close()
+    single = VLLMGenerator(path, seed=0, memory_share=0.3)
+    try:
+        alone = [o[0].text for o in single.generate(prompts, GREEDY)]
+    finally:
+        single.close()
+    assert merged == alone

@@ -127,3 +127,44 @@ def test_shipped_configs_by_name_from_any_folder(tmp_path, monkeypatch, capsys):
     assert main(["eval", "--config", "nope"]) == 2
     err = capsys.readouterr().err
     assert "config file nope does not exist (shipped configs, by name: default, qwen3-4b-base" in err
+
+
+ACCELERATE_FILES = {
+    "fsdp": ("distributed_type: FSDP\nnum_processes: 8\n", "FSDP is not supported"),
+    "zero3 without 16-bit save": (
+        "distributed_type: DEEPSPEED\ndeepspeed_config:\n  zero_stage: 3\nnum_processes: 8\n",
+        "set deepspeed_config.zero3_save_16bit_model: true",
+    ),
+    "two nodes over pdsh": (
+        "distributed_type: DEEPSPEED\ndeepspeed_config:\n  zero_stage: 3\n  zero3_save_16bit_model: true\n"
+        "num_machines: 2\nnum_processes: 16\nmain_process_ip: 10.0.0.7\n",
+        "deepspeed_multinode_launcher: standard",
+    ),
+    "two nodes, no address": (
+        "distributed_type: MULTI_GPU\nnum_machines: 2\nnum_processes: 2\n",
+        "node 0's address is not set",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", ACCELERATE_FILES)
+def test_an_accelerate_config_rzero_cannot_run_is_refused(tmp_path, capsys, no_model_loads, name):
+    text, expected = ACCELERATE_FILES[name]
+    (tmp_path / "accelerate.yaml").write_text(text)
+    overrides = ["launch.mode=accelerate", f"launch.accelerate_config={tmp_path / 'accelerate.yaml'}"]
+    assert main(["run", "--out", str(tmp_path / "r"), *overrides]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and expected in err, err
+    assert not (tmp_path / "r" / "config.yaml").exists()
+
+
+def test_the_shipped_multinode_config_needs_node_0s_address(tmp_path, capsys, no_model_loads):
+    from rzero.config.load import SHIPPED
+
+    shipped = ["launch.mode=accelerate", f"launch.accelerate_config={SHIPPED / 'accelerate' / 'multinode-zero3.yaml'}"]
+    assert main(["run", "--out", str(tmp_path / "r"), *shipped]) == 2
+    assert "launch.main_process_ip: node 0's address is not set (" in capsys.readouterr().err
+    report, _ = dry_run_report(load_config(None, [*shipped, "launch.main_process_ip=10.0.0.7"]), tmp_path / "r")
+    assert any(
+        "ok       launch: DEEPSPEED, ZeRO-3, 16 processes on 2 machines (node 0 at 10.0.0.7)" in line for line in report
+    )

@@ -207,13 +207,17 @@ def test_the_challenger_phase_leaves_the_solver_servers_gpus_alone(tmp_path, mon
     monkeypatch.delenv(SOLVER_URL_ENV, raising=False)
     run, seen = RunDir(tmp_path / "run"), {}
 
-    def fake_run(command, env, **kwargs):
+    real_popen = subprocess.Popen
+
+    def fake_popen(command, env=None, **kwargs):  # the stage process: records how it started, does the stage's part
+        if "rzero.cli" not in command:  # the Solver's (fake) server
+            return real_popen(command, env=env, **kwargs)
         seen.update(command=command, devices=env["CUDA_VISIBLE_DEVICES"], url=env.get(SOLVER_URL_ENV))
         run.begin(1, "challenger")
         run.mark_done(1, "challenger", {"trained": True})
-        return subprocess.CompletedProcess(command, 0)
+        return real_popen([sys.executable, "-c", "pass"], env=env, **kwargs)
 
-    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(subprocess, "Popen", fake_popen)
     assert launch.launch_stage(cfg, run, 1, "challenger").trained
     assert seen["devices"] == "0,1,2,3" and seen["url"].startswith("http://127.0.0.1:")
     at = seen["command"].index("--num_processes")

@@ -112,3 +112,28 @@ def test_the_shape_comes_from_config_json_first(tiny_model_dir, tmp_path):
     missing, why = decoder_shape(tmp_path / "nothing")
     assert missing is None and "cannot be read" in why
     assert decoder_shape("Qwen/Qwen3-8B-Base")[0] == KNOWN_SHAPES["Qwen3-8B-Base"]
+
+
+def test_loading_is_counted_sharded_only_under_zero3_with_zero_init(tmp_path):
+    """The load-time term: under ZeRO-3 with zero3_init_flag each of 8 ranks loads 1/8 of the bf16 weights;
+    without the flag (or without ZeRO-3) each rank loads them whole, 8 whole copies in a node's host memory."""
+    from rzero.plan.memory import load_memory
+
+    eight_b = KNOWN_SHAPES["Qwen3-8B-Base"]
+    whole = 2 * eight_b.parameters
+    assert load_memory(eight_b, Sharding(8, 3, True, 8)) == pytest.approx((whole / 8, whole))
+    assert load_memory(eight_b, Sharding(8, 3, False, 8)) == pytest.approx((whole, 8 * whole))
+    assert load_memory(eight_b, Sharding(16, 3, True, 8)) == pytest.approx((whole / 16, whole / 2))
+    cfg = load_config(DEFAULT_CONFIG.parent / "qwen3-8b-base.yaml")
+    solver = next(p for p in estimate(cfg, eight_b) if p.phase.startswith("solver"))
+    assert solver.load == pytest.approx((whole / 8, whole)) and "loading 1.9 GiB per GPU" in solver.line(80)
+    no_init = tmp_path / "zero3.yaml"
+    no_init.write_text(
+        "distributed_type: DEEPSPEED\ndeepspeed_config:\n  zero_stage: 3\n  zero3_save_16bit_model: true\n"
+        "num_processes: 8\nnum_machines: 1\n"
+    )
+    late = load_config(DEFAULT_CONFIG.parent / "qwen3-8b-base.yaml", [f"launch.accelerate_config={no_init}"])
+    solver = next(p for p in estimate(late, eight_b) if p.phase.startswith("solver"))
+    assert solver.load[0] == pytest.approx(whole) and "loading 15.3 GiB per GPU, 122.1 GiB host memory" in solver.line(
+        80
+    )

@@ -306,3 +306,17 @@ def test_stage_generators_go_one_engine_per_gpu(monkeypatch):
     assert built[1] == {"seed": 5001, "device": "cuda", "memory_share": 0.25, "kv_cache_gib": 1.0}
     assert built[2]["memory_share"] == built[3]["memory_share"] == 0.85 and len(built) == 4
     assert len(closed) == 4  # every engine stopped with the stage
+
+
+def test_each_rank_takes_its_own_gpu(monkeypatch):
+    """Ranks of a multi-process phase: "cuda" is the rank's own GPU (every rank on cuda:0 would load every
+    copy there), and an engine process of a rank sees that rank's GPU as CUDA_VISIBLE_DEVICES names it."""
+    from rzero.engines import ranks
+
+    assert ranks.rank_device("cuda") == "cuda" and ranks.rank_gpu(None) == "0"  # one process
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    assert ranks.rank_device("cuda") == "cuda:2" and ranks.rank_device("cpu") == "cpu"
+    assert ranks.rank_device("cuda:1") == "cuda:1"  # a device named by hand stays
+    assert ranks.rank_gpu("4,5,6,7") == "6" and ranks.rank_gpu("") == "2"
+    assert ranks.gather([1, 2]) == ([1, 2], 0) and ranks.from_main("x") == "x"  # no process group: this one

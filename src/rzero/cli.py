@@ -54,6 +54,7 @@ def _stop_signals(received: list[str]) -> Iterator[None]:
 def _cmd_run(args: argparse.Namespace) -> int:
     from rzero.config.load import load_config
     from rzero.config.schema import ConfigError
+    from rzero.run.launch import StageFailed
     from rzero.run.loop import run
 
     out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
@@ -78,10 +79,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"rzero run: {error}", file=sys.stderr)
         return 2
-    except Exception:
+    except Exception as error:
+        resume = f"finished stages are kept: rzero run --out {out} --resume"
+        if not received and isinstance(error, StageFailed):  # a stage process failed: its log says why
+            print(f"rzero run: {error}; {resume}", file=sys.stderr)
+            return 1
         if not received:  # a real failure: its traceback
             raise
-        resume = f"finished stages are kept: rzero run --out {out} --resume"
         print(f"rzero run: stopped by {received[0]}; {resume}", file=sys.stderr)
         return 130
     except KeyboardInterrupt as stop:
@@ -144,14 +148,18 @@ def _cmd_stage(args: argparse.Namespace) -> int:
 def _cmd_worker(args: argparse.Namespace) -> int:
     from rzero.config.schema import ConfigError
     from rzero.plan.preflight import check_output
-    from rzero.run.worker import follow
+    from rzero.run.worker import WorkerError, follow
 
-    try:  # it writes its launch logs there; node 0 may not have made the folder yet
+    try:  # it writes its heartbeat and launch logs there; node 0 may not have made the folder yet
         check_output(args.run, "--run", create=False)
     except ConfigError as error:
         print(f"rzero worker: {error}", file=sys.stderr)
         return 2
-    joined = follow(args.run, args.machine_rank, args.poll_seconds)
+    try:
+        joined = follow(args.run, args.machine_rank, args.poll_seconds, args.wait_seconds)
+    except (WorkerError, ConfigError) as error:
+        print(f"rzero worker: {error}", file=sys.stderr)
+        return 1
     print(f"rzero worker: the run in {args.run} has ended; joined {joined} GRPO phases")
     return 0
 
@@ -213,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     wk.add_argument("--run", required=True, help="the run directory of `rzero run` on node 0 (shared file system)")
     wk.add_argument("--machine-rank", type=integer(1), required=True, help="this node's rank, 1..num_machines-1")
     wk.add_argument("--poll-seconds", type=positive_number, default=2.0)
+    wk.add_argument(
+        "--wait-seconds", type=positive_number, default=600.0, help="how long to wait for node 0's run to start"
+    )
     wk.set_defaults(func=_cmd_worker)
 
     rp = sub.add_parser("report", help="write RUN/report/report.html (plots embedded) and its PNGs")

@@ -290,6 +290,11 @@ class LaunchConfig(Section):
     """Address the frozen Solver's server binds; 0.0.0.0 when ranks on other nodes call it."""
     gpu_memory_gib: Real = Field(80.0, gt=0)
     """One GPU's memory: `--dry-run` sets each phase's per-GPU estimate against it."""
+    main_process_ip: str = ""
+    """Node 0's address for the GRPO phases on several machines (`accelerate launch --main_process_ip`;
+    the SLURM script sets it from the allocation); "" = the accelerate config's."""
+    main_process_port: int = Field(0, ge=0, le=65535)
+    """Their rendezvous port (`--main_process_port`); 0 = the accelerate config's."""
 
     @model_validator(mode="after")
     def _config_file(self) -> LaunchConfig:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 STAGES = ("challenger", "curriculum", "solver", "evaluate")  # the order of one iteration
+GRPO_STAGES = ("challenger", "solver")  # the two training phases: the stages that may run as several processes
 
 # A real number as the stage computed it: an int where it is one (statistics over ints, a count), so
 # that the JSON keeps the digits earlier versions wrote ("2", not "2.0").

@@ -13,6 +13,7 @@
       iter_01/solver/             model/, rollouts.jsonl, train_log.jsonl, DONE
       iter_01/evaluate/           results.jsonl (one row per held-out problem), DONE
       iter_01/<stage>.launch.log  output of a stage run as its own process (launch.mode subprocess, accelerate)*
+      cluster/machineR.json       each node's heartbeat when GRPO phases run on several machines (`run.cluster`)*
 
     * only with eval.probe_file, or with launch.mode other than inprocess.
 

@@ -14,27 +14,10 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from rzero.core.records import PhaseFailed
+from rzero.engines import ranks
+from rzero.engines.checkpoints import save_trained
 from rzero.engines.generation import COLOCATED_ROLLOUT_SHARE
 from rzero.engines.processes import free_port
-
-
-def check_finite(model, log_history: list[dict], label: str) -> None:
-    """Raise PhaseFailed, naming the first bad step, if a loss or any parameter is NaN or infinite."""
-    import math
-
-    import torch
-
-    bad_steps = [
-        row.get("step") for row in log_history if isinstance(row.get("loss"), float) and not math.isfinite(row["loss"])
-    ]
-    bad_params = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
-    if bad_steps or bad_params:
-        where = f"loss not finite from step {bad_steps[0]}" if bad_steps else f"parameter {bad_params[0]} not finite"
-        raise PhaseFailed(
-            f"{label}: {where}; the model was not saved. Lower the learning rate or check the rewards "
-            "for NaN, then resume (--resume retries this stage)"
-        )
 
 
 @dataclass(frozen=True)
@@ -152,6 +135,7 @@ def device_arguments(device: str, seed: int) -> dict:
         "seed": seed,
         "data_seed": seed,
         "dataloader_num_workers": 0,
+        "ddp_find_unused_parameters": False,  # every parameter takes part in the loss
     }
 
 
@@ -172,24 +156,13 @@ def micro_batches(phase: GRPOPhase) -> tuple[int, int]:
     return processes, micro
 
 
-def build_trainer(
-    model,
-    tokenizer,
-    dataset: Dataset,
-    reward_funcs: list[Callable],
-    phase: GRPOPhase,
-    output_dir: Path,
-    reward_weights: list[float] | None = None,
-    label: str = "GRPO",
-    shown_metrics: Sequence[str] = ("reward", "kl"),
-):
-    """A fresh GRPOTrainer for one phase; call `.train()` on it. Its progress bar is labelled
-    `label` and shows `shown_metrics` from the trainer's log."""
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-    from trl import GRPOConfig, GRPOTrainer
+def grpo_config(phase: GRPOPhase, output_dir: Path, reward_weights: list[float] | None = None):
+    """TRL's GRPOConfig of one phase. Made before the policy loads: under DeepSpeed ZeRO-3 it is what tells
+    `from_pretrained` to load the weights sharded across the ranks (zero.Init), not a whole copy on each."""
+    from trl import GRPOConfig
 
     processes, micro = micro_batches(phase)
-    args = GRPOConfig(
+    return GRPOConfig(
         output_dir=str(output_dir),
         max_steps=phase.optimizer_steps,
         per_device_train_batch_size=micro,
@@ -213,20 +186,41 @@ def build_trainer(
         **_vllm_arguments(phase),
         **device_arguments(phase.device, phase.seed),
     )
-    peft_config = None
-    if phase.lora_rank:
-        from peft import LoraConfig
 
-        peft_config = LoraConfig(
-            r=phase.lora_rank, lora_alpha=2 * phase.lora_rank, target_modules="all-linear", task_type="CAUSAL_LM"
-        )
+
+def lora_config(phase: GRPOPhase):
+    """LoRA adapters (alpha = 2 x rank) on every linear layer, or None without model.lora_rank."""
+    if not phase.lora_rank:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=phase.lora_rank, lora_alpha=2 * phase.lora_rank, target_modules="all-linear", task_type="CAUSAL_LM"
+    )
+
+
+def build_trainer(
+    model,
+    tokenizer,
+    dataset: Dataset,
+    reward_funcs: list[Callable],
+    phase: GRPOPhase,
+    args,
+    label: str = "GRPO",
+    shown_metrics: Sequence[str] = ("reward", "kl"),
+):
+    """A fresh GRPOTrainer for one phase with `args` (`grpo_config`); call `.train()` on it. Its progress bar
+    is labelled `label` and shows `shown_metrics` from the trainer's log."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from trl import GRPOTrainer
+
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        peft_config=peft_config,
+        peft_config=lora_config(phase),
     )
     trainer.remove_callback(ProgressCallback)
     trainer.remove_callback(PrinterCallback)  # the default when transformers' logging is quiet
@@ -243,28 +237,32 @@ def train_phase(
     label: str = "GRPO",
     shown_metrics: Sequence[str] = ("reward", "kl"),
 ) -> Path:
-    """Load the policy in `model_dir`, run one GRPO phase on `dataset` (none: no training), and
-    save the result with its tokenizer to out_dir/model, which is returned. The trainer's per-step
-    log (loss, KL, reward means and parts, lengths) goes to out_dir/train_log.jsonl."""
+    """Load the policy in `model_dir`, run one GRPO phase on `dataset` (none: no training), and save the
+    result whole with its tokenizer to out_dir/model, which is returned (`rzero.engines.checkpoints`). The
+    trainer's per-step log (loss, KL, reward means and parts, lengths) goes to out_dir/train_log.jsonl.
+    Every rank of a multi-process phase calls this; rank 0 alone writes. The policy is not moved to a
+    device here: the trainer puts it on the rank's own (cuda:LOCAL_RANK, or the CPU)."""
     import shutil
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from rzero.core.rundir import write_jsonl
 
+    train = dataset is not None and phase.optimizer_steps > 0
+    args = grpo_config(phase, out_dir / "trainer") if train else None  # before the weights load
     tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
-    model = AutoModelForCausalLM.from_pretrained(model_dir).to(phase.device)
-    if dataset is not None and phase.optimizer_steps > 0:
-        trainer = build_trainer(
-            model, tokenizer, dataset, reward_funcs, phase, out_dir / "trainer", None, label, shown_metrics
-        )
-        trainer.train()
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    if not train:
+        if ranks.is_main():
+            model.save_pretrained(out_dir / "model")
+            tokenizer.save_pretrained(out_dir / "model")
+        ranks.barrier()
+        return out_dir / "model"
+    trainer = build_trainer(model, tokenizer, dataset, reward_funcs, phase, args, label, shown_metrics)
+    trainer.train()
+    if ranks.is_main():
         write_jsonl(out_dir / "train_log.jsonl", trainer.state.log_history)
-        model = trainer.model
-        if phase.lora_rank:  # generation backends (vLLM included) load plain checkpoints
-            model = model.merge_and_unload()
-        check_finite(model, trainer.state.log_history, label)
+    save_trained(trainer, model_dir, out_dir / "model", lora_config(phase), label)
+    if ranks.is_main():
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)  # save_strategy "no": nothing of value
-    model.save_pretrained(out_dir / "model")
-    tokenizer.save_pretrained(out_dir / "model")
     return out_dir / "model"

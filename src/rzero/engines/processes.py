@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import time
 
 
@@ -49,3 +50,18 @@ def reap_group(group: int, grace_s: float) -> None:
         if kill:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(group, signal.SIGKILL)
+
+
+def stop_group(process: subprocess.Popen, grace_s: float = 30.0) -> None:
+    """SIGTERM to the whole process group that `process` leads (started with start_new_session), SIGKILL to
+    whatever of it is left after `grace_s`; returns when no process of the group is left."""
+    group = process.pid  # start_new_session: the group id is the leader's pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        process.wait()
+    reap_group(group, grace_s)  # the leader is reaped: what is left are its orphans

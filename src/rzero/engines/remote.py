@@ -9,10 +9,8 @@ OpenAI-compatible `/v1/completions` endpoint) with timeouts and retries. Only th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +21,7 @@ from pathlib import Path
 
 from rzero.core.sampling import Completion, Sampling
 from rzero.engines.generation import SERVER_SHARE
-from rzero.engines.processes import die_with_parent, reap_group
+from rzero.engines.processes import die_with_parent, stop_group
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 SOLVER_URL_ENV = "RZERO_SOLVER_URL"  # set while a `vllm serve` of the frozen Solver is up
@@ -166,18 +164,8 @@ class ManagedServer:
     def stop(self, grace_s: float = 30.0) -> None:
         """SIGTERM to the server's whole process group (its engine processes too), SIGKILL to whatever
         of it is left after `grace_s`; returns when no process of the group is left."""
-        if self.process is None:
-            return
-        group = self.process.pid  # start_new_session: the group id is the server's pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
-            self.process.wait()
-        reap_group(group, grace_s)  # the leader is reaped: what is left are its orphans
+        if self.process is not None:
+            stop_group(self.process, grace_s)
 
     def __enter__(self) -> ManagedServer:
         return self.start()

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
+from rzero.config.accelerate import read_accelerate
 from rzero.config.devices import engine_devices, stage_devices
 from rzero.config.schema import RunConfig
 from rzero.plan.memory import decoder_shape, estimate, weights_fit_engines
@@ -41,14 +40,12 @@ def _count(n: float) -> str:
 def describe_accelerate(path: str) -> str:
     """What an accelerate config does to the GRPO phases' memory, in words (from the file itself)."""
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        kind = str(data.get("distributed_type", "NO")).upper()
-        processes, machines = int(data.get("num_processes", 1)), int(data.get("num_machines", 1))
-        stage = int((data.get("deepspeed_config") or {}).get("zero_stage", 0))
-    except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError):
+        setup = read_accelerate(path)
+    except ValueError:
         return f"accelerate config {path} could not be read"
+    kind, processes, machines, stage = setup.kind, setup.processes, setup.machines, setup.zero_stage
     where = f"{processes} processes on {machines} machine{'s' if machines > 1 else ''}"
-    precision = f", {data['mixed_precision']} mixed precision" if data.get("mixed_precision", "no") != "no" else ""
+    precision = f", {setup.mixed_precision} mixed precision" if setup.mixed_precision != "no" else ""
     if kind == "DEEPSPEED" and stage == 3:
         return f"weights, gradients and optimizer states sharded across {where} (DeepSpeed ZeRO-3){precision}"
     if kind == "DEEPSPEED":

@@ -14,6 +14,9 @@ upper bound of the usual kind, at every sequence's longest length:
   rollouts 0.25, a frozen Solver beside training 0.25, the curriculum's two engines 0.4 each, an
   evaluation engine 0.85 (0.4 beside the Challenger's), a server 0.85. The share must hold the weights.
 - CUDA context and allocator slack: OVERHEAD_GIB per GPU.
+- Loading, before a GRPO phase trains (`load_memory`): under ZeRO-3 with zero.Init each rank loads its
+  shard; otherwise each rank loads a whole bf16 copy into host memory and onto its GPU. Its per-GPU peak
+  counts in the verdict; its host memory per machine is shown beside it.
 
 Sequence lengths: a Challenger rollout is its prompt (PROMPT_TOKENS) plus challenger.max_new_tokens; a
 Solver rollout is a question and its template (QUESTION_TOKENS) plus solver.max_new_tokens.
@@ -25,8 +28,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from rzero.config.accelerate import read_accelerate
 from rzero.config.devices import stage_devices
 from rzero.config.schema import RunConfig
 from rzero.engines.generation import COLOCATED_ROLLOUT_SHARE, SHARES
@@ -99,21 +101,34 @@ def decoder_shape(model_dir: str | Path) -> tuple[Decoder | None, str]:
 
 @dataclass(frozen=True)
 class Sharding:
-    """How the accelerate config spreads a GRPO phase: processes (GPUs) and DeepSpeed ZeRO stage."""
+    """How the accelerate config spreads a GRPO phase: processes (GPUs), DeepSpeed ZeRO stage, whether the
+    weights load sharded (ZeRO-3's zero3_init_flag: zero.Init), processes on one machine."""
 
     processes: int = 1
     zero_stage: int = 0
+    sharded_load: bool = False
+    per_machine: int = 1
 
 
 def accelerate_sharding(path: str) -> Sharding:
-    """Processes and ZeRO stage of an accelerate config file ({} when it cannot be read: one process)."""
+    """Processes and ZeRO stage of an accelerate config file (one process when it cannot be read)."""
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        stage = int((data.get("deepspeed_config") or {}).get("zero_stage", 0))
-        deepspeed = str(data.get("distributed_type", "NO")).upper() == "DEEPSPEED"
-        return Sharding(int(data.get("num_processes", 1)), stage if deepspeed else 0)
-    except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError):
+        setup = read_accelerate(path)
+    except ValueError:
         return Sharding()
+    return Sharding(setup.processes, setup.zero_stage, setup.zero_stage == 3 and setup.zero3_init, setup.per_machine)
+
+
+def load_memory(shape: Decoder, sharding: Sharding) -> tuple[float, float]:
+    """(bytes on each GPU, bytes of host memory on each machine) while the policy loads, before training:
+    under ZeRO-3 with zero.Init each rank materialises only its shard of the bf16 weights; otherwise every
+    rank loads a whole bf16 copy into host memory and moves it to its GPU (ZeRO-3 without zero.Init shards
+    it only afterwards). The steady figures do not show this peak."""
+    whole = 2 * shape.parameters
+    if sharding.zero_stage == 3 and sharding.sharded_load:
+        shard = whole / max(sharding.processes, 1)
+        return shard, shard * sharding.per_machine
+    return whole, whole * sharding.per_machine
 
 
 @dataclass(frozen=True)
@@ -123,16 +138,23 @@ class PhaseMemory:
     phase: str
     gpus: int
     parts: tuple[tuple[str, float], ...]  # (what, bytes)
+    load: tuple[float, float] | None = None  # (per GPU, host per machine) while the weights load (GRPO phases)
 
     @property
     def total(self) -> float:
         return sum(size for _, size in self.parts)
 
     def line(self, gpu_gib: float) -> str:
-        verdict = "fits" if self.total <= gpu_gib * GIB else f"DOES NOT FIT {gpu_gib:g} GiB"
+        peak = max(self.total, self.load[0] if self.load else 0.0)
+        verdict = "fits" if peak <= gpu_gib * GIB else f"DOES NOT FIT {gpu_gib:g} GiB"
         parts = ", ".join(f"{what} {size / GIB:.1f}" for what, size in self.parts if size >= 0.05 * GIB)
         where = f"{self.gpus} GPU{'s' if self.gpus > 1 else ''}"
-        return f"  {self.phase:<22} {self.total / GIB:5.1f} GiB per GPU on {where} ({parts}): {verdict}"
+        line = f"  {self.phase:<22} {self.total / GIB:5.1f} GiB per GPU on {where} ({parts}): {verdict}"
+        if self.load:
+            line += (
+                f"; loading {self.load[0] / GIB:.1f} GiB per GPU, {self.load[1] / GIB:.1f} GiB host memory per machine"
+            )
+        return line
 
 
 def training_parts(shape: Decoder, sharding: Sharding, lora_rank: int, kl: bool, micro: int, tokens: int):
@@ -171,7 +193,8 @@ def training_phase(cfg: RunConfig, shape: Decoder, role: str) -> PhaseMemory:
     sharding = accelerate_sharding(cfg.launch.accelerate_config) if accelerate else Sharding()
     devices = stage_devices(cfg, role)
     if accelerate and devices and devices != cfg.launch.train_devices:  # as rzero.run.launch.stage_command
-        sharding = Sharding(_gpus(devices, 1), sharding.zero_stage)
+        gpus, machines = _gpus(devices, 1), max(sharding.processes // sharding.per_machine, 1)
+        sharding = Sharding(gpus * machines, sharding.zero_stage, sharding.sharded_load, gpus)
     r = cfg.challenger if role == "challenger" else cfg.solver
     if role == "challenger":
         prompts, rollouts, tokens = r.prompts_per_step, r.rollouts_per_prompt, PROMPT_TOKENS + r.max_new_tokens
@@ -187,7 +210,7 @@ def training_phase(cfg: RunConfig, shape: Decoder, role: str) -> PhaseMemory:
         parts.append(("frozen Solver", solver))
     parts.append(("CUDA overhead", OVERHEAD_GIB * GIB))
     name = f"{role} GRPO (micro-batch {micro})"
-    return PhaseMemory(name, max(sharding.processes, 1), tuple(parts))
+    return PhaseMemory(name, max(sharding.processes, 1), tuple(parts), load_memory(shape, sharding))
 
 
 def sampling_phase(cfg: RunConfig, shape: Decoder, phase: str, engines: int, share: str, gpus: int) -> PhaseMemory:

@@ -7,6 +7,7 @@ import contextlib
 from functools import partial
 from pathlib import Path
 
+from rzero.config.accelerate import PLACEHOLDER_ADDRESS, read_accelerate
 from rzero.config.schema import ConfigError, RunConfig
 from rzero.core.domains import load_problems
 from rzero.core.evalsets import hub_offline, missing_benchmark_file
@@ -134,11 +135,47 @@ def check_vllm_installed(cfg: RunConfig) -> str:
     return f"{vllm_distribution()} installed" if used else "not used by this config"
 
 
+def check_launch(cfg: RunConfig) -> str:
+    """The accelerate config of launch.mode=accelerate runs what rzero asks of it: ZeRO-3 can gather its
+    sharded weights to save them whole; several machines use the per-node launcher that `rzero worker`
+    follows, with node 0's real address; FSDP is refused (ZeRO-3 is the sharded path rzero saves whole)."""
+    if cfg.launch.mode != "accelerate":
+        return "not used (launch.mode is not accelerate)"
+    path = cfg.launch.accelerate_config
+    try:
+        setup = read_accelerate(path)
+    except ValueError as error:
+        raise ConfigError(f"launch.accelerate_config: {error}") from None
+    if setup.kind == "FSDP":
+        raise ConfigError(
+            f"launch.accelerate_config {path}: FSDP is not supported; use DeepSpeed ZeRO-3 (8gpu-zero3.yaml)"
+        )
+    if setup.zero_stage == 3 and not setup.zero3_save_16bit:
+        raise ConfigError(
+            f"launch.accelerate_config {path}: set deepspeed_config.zero3_save_16bit_model: true (under ZeRO-3 each "
+            "rank holds a shard of every weight; rzero gathers them to save the model whole)"
+        )
+    if setup.machines > 1 and setup.kind == "DEEPSPEED" and setup.multinode_launcher != "standard":
+        raise ConfigError(
+            f"launch.accelerate_config {path}: set deepspeed_config.deepspeed_multinode_launcher: standard (a "
+            "launch per node, which `rzero worker` runs on the other nodes; not pdsh over ssh from node 0)"
+        )
+    address = cfg.launch.main_process_ip or setup.main_process_ip
+    if setup.machines > 1 and address in ("", PLACEHOLDER_ADDRESS):
+        raise ConfigError(
+            f"launch.main_process_ip: node 0's address is not set ({path} says {address or 'nothing'}): give it "
+            "as launch.main_process_ip=ADDRESS (scripts/slurm/rzero-2nodes.sbatch takes it from the allocation)"
+        )
+    machines = f" on {setup.machines} machines (node 0 at {address})" if setup.machines > 1 else ""
+    return f"{setup.kind}, ZeRO-{setup.zero_stage}, {setup.processes} processes{machines}"
+
+
 INPUT_CHECKS = {
     "model": check_model,
     "device": check_device,
     "vLLM": check_vllm_installed,
     "files": check_files,
+    "launch": check_launch,
     "threads": check_threads,
 }
 

@@ -18,15 +18,17 @@ from pathlib import Path
 
 from rzero.config.devices import device_count, stage_devices
 from rzero.config.schema import RunConfig
-from rzero.core.records import STAGE_METRICS, PhaseFailed, StageMetrics, from_json
+from rzero.core.records import GRPO_STAGES, STAGE_METRICS, PhaseFailed, StageMetrics, from_json
 from rzero.core.rundir import RunDir, atomic_write_json
+from rzero.engines.processes import stop_group
+from rzero.run import cluster
+from rzero.run.cluster import Watch, exit_path, machine_log, machines, read_json
 from rzero.run.runlock import inherited_fds
 from rzero.run.servers import server_log, server_specs, stage_servers
 
 STAGE_FAILED = 3  # exit code of `rzero stage` when a phase produced NaN weights (PhaseFailed)
 ACCELERATE_MODULE = "accelerate.commands.launch"
 LAUNCH_SUFFIX = ".launch.json"
-GRPO_STAGES = ("challenger", "solver")
 
 
 def launch_file(root: Path, k: int, name: str) -> Path:
@@ -57,15 +59,20 @@ def stage_command(cfg: RunConfig, run: RunDir, k: int, name: str) -> list[str]:
     config_file = str(Path(cfg.launch.accelerate_config).resolve())
     accelerate = [sys.executable, "-m", ACCELERATE_MODULE, "--config_file", config_file]
     devices = stage_devices(cfg, name)
-    if devices != cfg.launch.train_devices:
-        accelerate += ["--num_processes", str(device_count(devices))]
+    if devices != cfg.launch.train_devices:  # on every machine: num_processes counts them all
+        accelerate += ["--num_processes", str(device_count(devices) * machines(cfg))]
+    if cfg.launch.main_process_ip:  # node 0's address from the command line (a SLURM allocation's head node)
+        accelerate += ["--main_process_ip", cfg.launch.main_process_ip]
+    if cfg.launch.main_process_port:
+        accelerate += ["--main_process_port", str(cfg.launch.main_process_port)]
     return accelerate + stage
 
 
 def launch_stage(cfg: RunConfig, run: RunDir, k: int, name: str) -> StageMetrics:
     """Run one stage as its own process; its output goes to the iteration's `<stage>.launch.log`.
     Returns the stage's metrics (its DONE marker); raises PhaseFailed when the phase produced NaN
-    weights, RuntimeError on any other failure."""
+    weights, StageFailed on any other failure (naming the machine and its log when another machine of
+    a multi-node phase failed or stopped answering)."""
     command = stage_command(cfg, run, k, name)
     devices = stage_devices(cfg, name)
     log_file = stage_log(run, k, name)
@@ -75,17 +82,66 @@ def launch_stage(cfg: RunConfig, run: RunDir, k: int, name: str) -> StageMetrics
         if devices:
             env["CUDA_VISIBLE_DEVICES"] = devices
         shared = launch_file(run.root, k, name) if ACCELERATE_MODULE in command else None
-        if shared:  # for `rzero worker` on the other nodes
-            atomic_write_json(shared, {"command": command, "env": urls, "written": time.time()})
+        launch_id = time.time()
+        if shared:  # for `rzero worker` on the other nodes: the same command, servers and GPUs
+            visible = {"CUDA_VISIBLE_DEVICES": devices} if devices else {}
+            atomic_write_json(shared, {"command": command, "env": {**urls, **visible}, "written": launch_id})
         try:
             # the stage shares the run directory's lock: a stage that outlives a killed parent keeps it
-            lock = inherited_fds(run.root)
-            done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env, pass_fds=lock)
+            process = subprocess.Popen(
+                command, stdout=handle, stderr=subprocess.STDOUT, env=env, pass_fds=inherited_fds(run.root),
+                start_new_session=True,
+            )  # fmt: skip
+            returncode = _wait(process, run, k, name, machines(cfg) if shared else 1, launch_id)
         finally:
             if shared:
                 shared.unlink(missing_ok=True)
-    if done.returncode == STAGE_FAILED:
+    if returncode == STAGE_FAILED:
         raise PhaseFailed(log_file.read_text(errors="replace").strip().splitlines()[-1])
-    if done.returncode != 0 or not run.is_done(k, name):
-        raise RuntimeError(f"stage {name} of iteration {k} failed (exit code {done.returncode}); see {log_file}")
+    if returncode != 0 or not run.is_done(k, name):
+        raise StageFailed(f"stage {name} of iteration {k} failed (exit code {returncode}); see {log_file}")
     return from_json(STAGE_METRICS[name], run.done_info(k, name))
+
+
+class StageFailed(RuntimeError):
+    """A stage process failed, or another machine of its phase did; the message names the log to read."""
+
+
+def _wait(process: subprocess.Popen, run: RunDir, k: int, name: str, count: int, launch_id: float) -> int:
+    """The stage process's exit code. With other machines (`count` > 1) it watches them while it waits: one
+    whose part failed, or whose heartbeat has stopped for STALE_S seconds, ends node 0's part at once (its
+    process group stopped) with a StageFailed naming the machine and its log; so does node 0's own part
+    failing shortly after a machine went silent (the collective broke when that machine died). An interrupt
+    stops the process group too."""
+    watches = {machine: Watch(run.root, machine) for machine in range(1, count)}
+    try:
+        while process.poll() is None:
+            failed = _failed_machine(watches, run, k, name, launch_id, cluster.STALE_S)
+            if failed:
+                raise StageFailed(failed)
+            time.sleep(0.5 if count > 1 else 0.2)
+        for _ in range(int(3 * cluster.HEARTBEAT_S / 0.5) if process.returncode and watches else 0):
+            failed = _failed_machine(watches, run, k, name, launch_id, 2.5 * cluster.HEARTBEAT_S)
+            if failed:
+                raise StageFailed(failed)
+            time.sleep(0.5)
+    except BaseException:
+        stop_group(process)
+        raise
+    return process.returncode
+
+
+def _failed_machine(watches: dict[int, Watch], run: RunDir, k: int, name: str, launch_id: float, silent_s: float):
+    """The line that names the first machine whose part of this launch failed (its exit file) or whose
+    heartbeat has not moved for `silent_s` seconds, with its log; None while all are well."""
+    for machine, watch in watches.items():
+        watch.poll()
+        ended = read_json(exit_path(run, k, name, machine)) or {}
+        if ended.get("launch") == launch_id and ended.get("returncode") != 0:
+            why = f"exited with code {ended.get('returncode')}"
+        elif time.monotonic() - watch.moved_at >= silent_s:
+            why = f"stopped answering (no heartbeat for {silent_s:.0f} s)"
+        else:
+            continue
+        return f"machine {machine} {why} in iteration {k} {name}; see {machine_log(run, k, name, machine)}"
+    return None

@@ -10,6 +10,8 @@ passed here; each writes its folder and a DONE marker, and `resume=True` skips f
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rzero.config.load import dump_yaml, to_dict
@@ -20,8 +22,9 @@ from rzero.engines.generation import set_threads
 from rzero.observe import drift
 from rzero.observe.metrics import MetricsSink, write_metrics_jsonl
 from rzero.plan.preflight import local_model, preflight
+from rzero.run.cluster import Heartbeat, machines, wait_for_workers
 from rzero.run.inputs import build_domain
-from rzero.run.launch import launch_stage, stage_logs
+from rzero.run.launch import LAUNCH_SUFFIX, launch_stage, stage_logs
 from rzero.run.pipeline import run_stage
 from rzero.run.runlock import run_lock
 from rzero.stages import curriculum as curriculum_stage
@@ -46,6 +49,18 @@ def iteration_line(entry: IterationRecord, elapsed: float) -> str:
     return "  ".join(parts)
 
 
+# Where node 0 is, not what the run computes: a requeued job's allocation may give node 0 another address.
+WHERE_NOT_WHAT = {"launch": ("main_process_ip", "main_process_port")}
+
+
+def _what(config: dict, section: str):
+    """A section of a config dict as far as it decides what the run computes."""
+    value = config.get(section)
+    if isinstance(value, dict):
+        return {key: item for key, item in value.items() if key not in WHERE_NOT_WHAT.get(section, ())}
+    return value
+
+
 def _check_resume(run: RunDir, cfg: RunConfig, resume: bool) -> None:
     if not run.config_path.exists():
         return
@@ -55,7 +70,7 @@ def _check_resume(run: RunDir, cfg: RunConfig, resume: bool) -> None:
 
     saved = yaml.safe_load(run.config_path.read_text())
     wanted = to_dict(cfg)
-    changed = [key for key in wanted if key != "iterations" and saved.get(key) != wanted[key]]
+    changed = [key for key in wanted if key != "iterations" and _what(saved, key) != _what(wanted, key)]
     if changed:
         raise ConfigError(f"--resume with a different configuration (sections {changed}); use a new --out")
     if wanted["iterations"] < saved.get("iterations", 0):  # more iterations extend a run; fewer would hide some
@@ -98,6 +113,29 @@ def _run_locked(cfg: RunConfig, run_dir: RunDir, resume: bool, log) -> RunSummar
     run_dir.remove_temporaries()
     atomic_write_text(run_dir.config_path, dump_yaml(cfg))
     set_threads(cfg.model.threads)
+    with _other_machines(cfg, run_dir, log):
+        return _iterations(cfg, run_dir, log)
+
+
+@contextmanager
+def _other_machines(cfg: RunConfig, run_dir: RunDir, log) -> Iterator[None]:
+    """With GRPO phases on several machines: the launch files a killed node 0 left are cleared, node 0's
+    heartbeat runs while the loop does (the workers leave when it ends, however it ends), and every
+    worker is waited for before the first stage (a ConfigError naming the one missing, within 60 s)."""
+    count = machines(cfg)
+    if count == 1:
+        yield
+        return
+    for stale in run_dir.root.glob(f"iter_*/*{LAUNCH_SUFFIX}"):
+        stale.unlink(missing_ok=True)
+    with Heartbeat(run_dir.root, 0):
+        log(f"waiting for the {count - 1} other machine(s): rzero worker --run {run_dir.root.resolve()} ...")
+        wait_for_workers(run_dir.root, count)
+        yield
+
+
+def _iterations(cfg: RunConfig, run_dir: RunDir, log) -> RunSummary:
+    """Evaluate S(0), then iterations 1..K, each stage skipped when it is done already."""
     domain = build_domain(cfg)
     sink = MetricsSink(run_dir.root, to_dict(cfg))
     started = time.time()

@@ -17,6 +17,7 @@ from pathlib import Path
 from rzero.config.schema import RunConfig
 from rzero.core.domains import Domain
 from rzero.core.records import (
+    GRPO_STAGES,
     STAGES,
     ChallengerMetrics,
     CurriculumMetrics,
@@ -26,6 +27,7 @@ from rzero.core.records import (
     StageMetrics,
 )
 from rzero.core.rundir import RunDir, write_jsonl
+from rzero.engines import ranks
 from rzero.engines.generators import frozen_solver, stage_generator
 from rzero.engines.remote import SOLVER_URL_ENV, TRL_VLLM_URL_ENV
 from rzero.observe.probe import load_probe, probe_figures
@@ -56,7 +58,8 @@ def run_challenger(
             cfg.model,
             vllm_server_url=urls.get(TRL_VLLM_URL_ENV, ""),
         )
-    write_jsonl(folder / "questions.jsonl", records)
+    if ranks.is_main():  # every rank's questions: `records` holds them all
+        write_jsonl(folder / "questions.jsonl", records)
     return metrics
 
 
@@ -116,7 +119,8 @@ def run_solver(
         cfg.model,
         vllm_server_url=urls.get(TRL_VLLM_URL_ENV, ""),
     )
-    write_jsonl(folder / "rollouts.jsonl", records)
+    if ranks.is_main():  # every rank's rollouts: `records` holds them all
+        write_jsonl(folder / "rollouts.jsonl", records)
     return metrics
 
 
@@ -154,11 +158,19 @@ def run_evaluate(
 
 def run_stage(cfg: RunConfig, run: RunDir, domain: Domain, k: int, name: str) -> StageMetrics:
     """Run one stage in this process: its inputs resolved from the run directory, a clean folder, the
-    stage called by name, the DONE marker (written last, with the stage's wall time)."""
+    stage called by name, the DONE marker (written last, with the stage's wall time).
+
+    A GRPO phase may run as several processes (ranks) that each call this. Rank 0 alone makes the clean
+    folder (the others wait for it), writes the stage's records (every rank's rollouts, gathered), the
+    model and DONE; the others write nothing but their own log, and leave once DONE is written."""
     if name not in STAGES:
         raise ValueError(f"unknown stage {name!r} (stages: {', '.join(STAGES)})")
+    if ranks.world_size() > 1 and name not in GRPO_STAGES:
+        raise ValueError(f"stage {name} runs as one process: launch it without accelerate (GRPO phases only)")
+    ranks.start(cfg.model.device)
     curriculum = read_curriculum(run, k) if name in ("solver", "evaluate") else []
-    folder = run.begin(k, name)
+    folder = run.begin(k, name) if ranks.is_main() else run.stage(k, name)
+    ranks.barrier()  # no rank writes into the folder before rank 0 has made it clean
     started = time.time()
     metrics: StageMetrics
     solver, new_solver = solver_before(run, cfg, k), solver_after(run, cfg, k)  # S(k-1), S(k)
@@ -175,5 +187,7 @@ def run_stage(cfg: RunConfig, run: RunDir, domain: Domain, k: int, name: str) ->
                 cfg, domain, k, solver=new_solver, challenger=new_challenger, curriculum=curriculum, folder=folder
             )
     metrics.seconds = round(time.time() - started, 1)
-    run.mark_done(k, name, metrics.model_dump())
+    if ranks.is_main():
+        run.mark_done(k, name, metrics.model_dump())
+    ranks.barrier()  # the stage is done for every rank once its marker exists
     return metrics

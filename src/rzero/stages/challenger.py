@@ -19,18 +19,7 @@ from rzero.core.records import ChallengerMetrics
 from rzero.core.rewards import challenger_reward, repetition_penalty
 from rzero.core.sampling import Generator
 from rzero.core.voting import solver_votes
-
-
-def _gather(values: list) -> tuple[list, int]:
-    """All processes' values concatenated, and where this process's slice starts."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return values, 0
-    gathered: list[list] = [None] * dist.get_world_size()  # type: ignore[list-item]
-    dist.all_gather_object(gathered, values)
-    offset = sum(len(part) for part in gathered[: dist.get_rank()])
-    return [v for part in gathered for v in part], offset
+from rzero.engines import ranks
 
 
 class ChallengerRewardFunction:
@@ -60,7 +49,7 @@ class ChallengerRewardFunction:
             self.solver_max_new_tokens,
         )
         votes = {b.question: b for b in ballots}
-        everyone, offset = _gather(well_formed)
+        everyone, offset = ranks.gather(well_formed)  # the whole round, every rank's share
         if self.cfg.repetition_penalty and everyone:
             all_penalties = repetition_penalty(
                 everyone, self.cfg.bleu_tau, self.cfg.penalty_lambda, tokenize=self.domain.bleu_tokens
@@ -134,7 +123,8 @@ def train_challenger(
 ) -> tuple[list[dict], ChallengerMetrics]:
     """GRPO on the Challenger in `model_dir`; saves the trained model to out_dir/model.
 
-    Returns the per-question records (one per rollout, for questions.jsonl) and the stage metrics.
+    Returns the per-question records (one per rollout of every rank, for questions.jsonl) and the stage
+    metrics over all of them.
     `vllm_server_url`: the `trl vllm-serve` of this phase (model.vllm_mode=server), else "".
     """
     from rzero.engines.grpo import phase_for, prompt_dataset, train_phase
@@ -145,6 +135,7 @@ def train_challenger(
     prompts = [domain.challenger_prompt()] * (cfg.grpo_steps * cfg.prompts_per_step)
     shown = ("reward", "challenger/uncertainty", "challenger/repetition", "challenger/well_formed", "kl")
     train_phase(model_dir, prompt_dataset(prompts), [reward], phase, out_dir, "challenger GRPO", shown)
-    metrics = summarize_records(reward.records, domain)
+    records = ranks.gather_rounds(reward.records)
+    metrics = summarize_records(records, domain)
     metrics.seconds = round(time.time() - started, 1)
-    return reward.records, metrics
+    return records, metrics

@@ -15,6 +15,7 @@ from rzero.config.schema import SolverConfig
 from rzero.core.domains import Domain
 from rzero.core.records import SolverMetrics
 from rzero.core.rewards import solver_reward
+from rzero.engines import ranks
 
 
 class SolverRewardFunction:
@@ -91,7 +92,7 @@ def train_solver(
         prompts, labels = training_prompts(rows, domain, cfg.grpo_steps * cfg.questions_per_step, seed)
         dataset = prompt_dataset(prompts, {"pseudo_label": labels})
     train_phase(model_dir, dataset, [reward], phase, out_dir, "solver GRPO", ("reward", "solver/answered", "kl"))
-    records = reward.records
+    records = ranks.gather_rounds(reward.records)
     return records, SolverMetrics(
         trained=bool(rows) and cfg.grpo_steps > 0,
         curriculum_questions=len(rows),
