@@ -115,17 +115,10 @@ def check_models_whole_and_trained(out: Path) -> None:
         assert all(p.numel() == original[n].numel() for n, p in model.named_parameters() if n in original)
 
 
-def test_two_processes_under_accelerate(tmp_path):
+@pytest.mark.parametrize("config", ["cpu-2proc.yaml", "cpu-2proc-zero3.yaml"], ids=["ddp", "deepspeed-zero3"])
+def test_two_processes_under_accelerate(tmp_path, config):
     out = tmp_path / "run"
-    run_accelerate(out, str(ACCELERATE / "cpu-2proc.yaml"))
-    check_ranks_wrote_once(out)
-    check_penalty_is_the_whole_rounds(out)
-    check_models_whole_and_trained(out)
-
-
-def test_deepspeed_zero3_on_cpu(tmp_path):
-    out = tmp_path / "run"
-    run_accelerate(out, str(ACCELERATE / "cpu-2proc-zero3.yaml"))
+    run_accelerate(out, str(ACCELERATE / config))
     check_ranks_wrote_once(out)
     check_penalty_is_the_whole_rounds(out)
     check_models_whole_and_trained(out)
