@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rzero.config.accelerate import read_accelerate
-from rzero.config.devices import stage_devices
+from rzero.config.devices import device_count, stage_devices
 from rzero.config.schema import RunConfig
 from rzero.engines.generation import COLOCATED_ROLLOUT_SHARE, SHARES
 
@@ -183,7 +183,7 @@ def _micro(prompts_per_step: int, rollouts: int, processes: int, sequences_per_m
 
 
 def _gpus(devices: str, fallback: int) -> int:
-    return len(devices.split(",")) if devices else fallback
+    return device_count(devices) if devices else fallback
 
 
 def training_phase(cfg: RunConfig, shape: Decoder, role: str) -> PhaseMemory:
