@@ -53,25 +53,27 @@ def level_figures(results: list) -> dict:
     }
 
 
-def screen(results: list, by_level: dict, reference: dict | None) -> dict:
+def screen(results: list, reference: dict | None) -> dict:
     """Issue 21's screen: maj - greedy over all levels, in-band majority accuracy over all levels,
-    and the sampled worked accuracy's shortfall against `reference` (a probe record) at levels 1..5."""
+    and the sampled worked accuracy's shortfall against `reference` (a probe record) at levels 1..5.
+    The gates compare exact values (this model's, recomputed from `results`; the reference's as its
+    record stores them); the figures are rounded for display only."""
     figures = summarize(results)
     band = [r for r in results if in_band(r.p_hat, delta=0.2)]
-    out = {
-        "maj_minus_greedy": round(figures.majority_accuracy - figures.greedy_accuracy, 3),
-        "in_band_majority_right": round(sum(r.majority_correct for r in band) / len(band), 3) if band else None,
-    }
-    out["maj_minus_greedy_at_least_0.25"] = out["maj_minus_greedy"] >= 0.25
-    out["in_band_majority_right_at_least_0.8"] = (out["in_band_majority_right"] or 0) >= 0.8
+    gap = figures.majority_accuracy - figures.greedy_accuracy
+    right = sum(r.majority_correct for r in band) / len(band) if band else None
+    out = {"maj_minus_greedy": round(gap, 3), "in_band_majority_right": None if right is None else round(right, 3)}
+    out["maj_minus_greedy_at_least_0.25"] = gap >= 0.25
+    out["in_band_majority_right_at_least_0.8"] = (right or 0) >= 0.8
     if reference:
         shortfall = {}
         for level in ("1", "2", "3", "4", "5"):
-            mine = by_level.get(level, {}).get("sampled_worked_right")
+            mine = summarize([r for r in results if str(r.difficulty) == level])
+            mine = (mine.sampled_worked_accuracy_by_difficulty or {}).get(level)
             theirs = reference["by_level"].get(level, {}).get("sampled_worked_right")
             if mine is not None and theirs is not None:
-                shortfall[level] = round(theirs - mine, 3)
-        out["sampled_worked_right_shortfall_vs_reference"] = shortfall
+                shortfall[level] = theirs - mine
+        out["sampled_worked_right_shortfall_vs_reference"] = {k: round(v, 3) for k, v in shortfall.items()}
         out["skill_within_0.10_of_reference_at_levels_1_5"] = bool(shortfall) and max(shortfall.values()) <= 0.10
     return out
 
@@ -123,7 +125,7 @@ def main() -> int:
         "votes_per_question": args.votes,
         "temperature": args.temperature,
         "by_level": by_level,
-        "screen": screen(results, by_level, reference),
+        "screen": screen(results, reference),
         "challenger": question_validity(generator, domain, samples=300).model_dump(),
         "wall_seconds": round(time.time() - started, 1),
     }

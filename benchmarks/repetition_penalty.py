@@ -65,7 +65,14 @@ def naive_distances(questions: list[str]) -> np.ndarray:
     return d
 
 
-def run(size: int, tau: float) -> dict:
+def target_met(speedups: list[float], rows: list[dict]) -> bool:
+    """The benchmark's target, on the exact speed-up of the largest size (the rows' are rounded for
+    display, and 49.96x must not pass as 50.0x) and identical clusterings at every size."""
+    return speedups[-1] >= 50 and all(r["adjusted_rand_index"] == 1.0 for r in rows)
+
+
+def run(size: int, tau: float) -> tuple[float, dict]:
+    """The exact speed-up at `size` questions, and the record's row (figures rounded for display)."""
     questions, source = questions_for(size)
     t0 = time.perf_counter()
     naive = naive_distances(questions)
@@ -74,7 +81,7 @@ def run(size: int, tau: float) -> dict:
     ours = bleu_distance_matrix(questions)
     our_labels = cluster_labels(ours, tau)
     t2 = time.perf_counter()
-    return {
+    return (t1 - t0) / (t2 - t1), {
         "questions": size,
         "source": source,
         "naive_seconds": round(t1 - t0, 3),
@@ -93,7 +100,8 @@ def main() -> int:
     parser.add_argument("--tau", type=float, default=0.5)
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
-    rows = [run(size, args.tau) for size in args.sizes]
+    runs = [run(size, args.tau) for size in args.sizes]
+    speedups, rows = [speedup for speedup, _ in runs], [row for _, row in runs]
     record = {
         "benchmark": "repetition_penalty",
         "command": "python benchmarks/repetition_penalty.py --sizes " + " ".join(map(str, args.sizes)),
@@ -113,9 +121,7 @@ def main() -> int:
             f"| {r['questions']} | {r['naive_seconds']} | {r['rzero_seconds']} | {r['speedup']}x | "
             f"{r['max_abs_distance_difference']:.1e} | {r['adjusted_rand_index']} | {r['clusters']} |"
         )
-    big = rows[-1]
-    ok = big["speedup"] >= 50 and all(r["adjusted_rand_index"] == 1.0 for r in rows)
-    return 0 if ok else 1
+    return 0 if target_met(speedups, rows) else 1
 
 
 if __name__ == "__main__":

@@ -203,3 +203,49 @@ def test_make_heldout_script_writes_a_file_the_loop_reads(tmp_path, capsys):
         assert stop.value.code == 2
         assert bad[-2] in capsys.readouterr().err
     assert not (tmp_path / "no.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    "completion, worked",
+    [
+        ("3*4=12;7+12-5\n7+12=19;19-5\n19-5=14\n\\boxed{14}", True),  # the scratchpad of the pretraining corpus
+        ("3*4=12\n7+12=19\n19-5=14\n\\boxed{14}", True),  # the running style
+        ("Work:\n3 * 4 = 12 ; 7+12-5\n\\boxed{14}", True),  # an opener line, spaces: still a step
+        ("7+3=10;10*4-5\n\\boxed{35}", True),  # wrong order, wrong answer: worked (skill, not habit)
+        ("4*5=21\n\\boxed{21}", True),  # a miscopied neighbour, a wrong product: still a step of these numbers
+        ("\\boxed{14}", False),  # the hasty answer: the box alone
+        ("\n\\boxed{14}", False),  # a bare newline
+        ("\n\n  \n\\boxed{14}", False),
+        ("Let me think about this.\nThe answer follows.\n\\boxed{14}", False),  # prose lines
+        ("7+3*4-5\n\\boxed{14}", False),  # the question repeated
+        ("7+3*4-5=14\n\\boxed{14}", False),  # the question with its value: no step of it
+        ("Problem: 7+3*4-5\nSolution:\n\\boxed{14}", False),  # the prompt repeated
+        ("8*6=48;48+1\n\\boxed{49}", False),  # a step of another problem
+        ("3*4=\n\\boxed{14}", False),  # no result
+        ("3*4=12abc\n\\boxed{14}", False),
+        ("3*4=1e9\n\\boxed{14}", False),
+        ("3*4=12;7+12-\n\\boxed{14}", False),  # a rewritten rest that does not parse
+        ("\\boxed{12}\n3*4=12\n\\boxed{14}", True),  # lines before the final box count
+        ("3*4=12\n", True),  # no box at all: the whole text is looked at
+    ],
+)
+def test_shows_work_asks_for_a_reduction_step_of_the_problem(completion, worked):
+    assert ArithmeticDomain().shows_work("7+3*4-5", completion) is worked
+
+
+def test_shows_work_on_one_operation_and_bad_questions():
+    domain = ArithmeticDomain()
+    assert domain.shows_work("8-2", "8-2=6\n\\boxed{6}")  # the only step is the question with its value
+    assert not domain.shows_work("8-2", "8-2\n\\boxed{6}")
+    assert domain.shows_work("2+3-4", "-3-5=-8;-8+10\n2+3=5;5-4\n\\boxed{1}")  # a line that fits, among others
+    assert not domain.shows_work("not a question", "1+2=3\n\\boxed{3}")
+
+
+@given(st.integers(1, 8), st.integers(0, 10_000))
+@settings(max_examples=60, deadline=None)
+def test_every_worked_solution_shows_work_and_the_box_alone_does_not(level, seed):
+    question, answer = sample_problem(random.Random(seed), level_spec(level))
+    domain = ArithmeticDomain()
+    assert domain.shows_work(question, worked_solution(question))
+    assert domain.shows_work(question, worked_solution(question, style="running"))
+    assert not domain.shows_work(question, f"{question}\n\\boxed{{{answer}}}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rzero.core.domains import shows_work
+from rzero.core.domains.arithmetic import ArithmeticDomain
 from rzero.stages.evaluate import ProblemResult
 
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
@@ -22,7 +22,7 @@ def _load(name):
 def _result(greedy_ok, sampled, p_hat, majority_ok, completion, sampled_worked=None):
     worked = tuple(sampled_worked if sampled_worked is not None else [True] * len(sampled))
     return ProblemResult("1+2", "3", 1, "3", greedy_ok, tuple("3" for _ in sampled), tuple(sampled), "3", p_hat,
-                         majority_ok, completion, shows_work(completion), worked)  # fmt: skip
+                         majority_ok, completion, ArithmeticDomain().shows_work("1+2", completion), worked)  # fmt: skip
 
 
 def test_level_figures_count_band_labels_habit_and_skill():
@@ -45,7 +45,7 @@ def test_level_figures_count_band_labels_habit_and_skill():
         "sampled_worked": round(7 / 16, 3),
         "sampled_worked_right": 1.0,
     }
-    screen = probe.screen(results, {"1": f}, {"by_level": {"1": {"sampled_worked_right": 0.85}}})
+    screen = probe.screen(results, {"by_level": {"1": {"sampled_worked_right": 0.85}}})
     assert screen["maj_minus_greedy"] == 0.0 and screen["in_band_majority_right"] == 0.5
     assert screen["sampled_worked_right_shortfall_vs_reference"] == {"1": -0.15}
     assert screen["skill_within_0.10_of_reference_at_levels_1_5"] is True
@@ -70,8 +70,8 @@ def _variant(runs):
         "accuracy_by_iteration": acc,
         "pseudo_label_accuracy": [[r[1], r[1]] for r in runs],
         "curriculum_mean_difficulty": [[4.0, 4.5] for _ in runs],
-        "mean_accuracy_by_iteration": [se.mean_std(list(v))[0] for v in by_iter],
-        "std_accuracy_by_iteration": [se.mean_std(list(v))[1] for v in by_iter],
+        "mean_accuracy_by_iteration": [round(se.mean_std(list(v))[0], 4) for v in by_iter],  # as `aggregate`
+        "std_accuracy_by_iteration": [round(se.mean_std(list(v))[1], 4) for v in by_iter],
         "habit_and_skill": se.habit_and_skill(runs_),
         "runs": runs_,
     }
@@ -109,6 +109,44 @@ def test_issue_21_gates_from_seed_means():
     assert se.frontier_levels(variants, count=2) == ["2", "3"]
 
 
+def test_gates_compare_exact_means_not_the_rounded_ones():
+    """The committed run's last iteration: R-Zero 350/512 on every seed, the Base-Challenger 350, 348
+    and 349: the exact gap 1/512 equals the spread 1/512, which is not more, though both round to 0.002
+    and the rounded means (0.6836 - 0.6816) differ by a hair more than that."""
+    se = _load("self_evolution")
+    variants = {
+        "rzero": _variant([([0.3203125, 350 / 512], 0.9)] * 3),
+        "base_challenger": _variant(
+            [([0.3203125, 350 / 512], 0.9), ([0.3203125, 348 / 512], 0.9), ([0.3203125, 349 / 512], 0.9)]
+        ),  # fmt: skip
+    }
+    rounded = variants["rzero"]["mean_accuracy_by_iteration"][-1] - variants["base_challenger"][
+        "mean_accuracy_by_iteration"][-1]  # fmt: skip
+    assert rounded > variants["base_challenger"]["std_accuracy_by_iteration"][-1]  # the old reading: beats
+    t = se.check_targets(variants)
+    assert t["rzero_minus_base_challenger_at_last_iteration"] == t["seed_spread_at_last_iteration"] == 0.002
+    assert t["rzero_beats_base_challenger_by_more_than_spread"] is False
+    variants["rzero"] = _variant([([0.30, 0.49996], 0.9)] * 2)  # gain 0.19996: rounds to 0.2000, is less
+    t = se.check_targets(variants)
+    assert t["rzero_gain_after_last_iteration"] == 0.2 and t["rzero_gain_at_least_0.20"] is False
+
+
+def test_probe_screen_gates_exact_values():
+    """maj - greedy = 1999/8000 = 0.249875, shown as 0.25, is not >= 0.25."""
+    probe = _load("pretrain_probe")
+    results = [_result(False, [False, False], 0.5, i < 1999, "\\boxed{4}", [False, False]) for i in range(8000)]
+    screen = probe.screen(results, None)
+    assert screen["maj_minus_greedy"] == 0.25 and screen["maj_minus_greedy_at_least_0.25"] is False
+
+
+def test_repetition_penalty_target_reads_the_exact_speedup():
+    bench = _load("repetition_penalty")
+    rows = [{"speedup": 50.0, "adjusted_rand_index": 1.0}]  # 49.96 as the record rounds it
+    assert bench.target_met([49.96], rows) is False
+    assert bench.target_met([50.0], rows) is True
+    assert bench.target_met([80.0], [{"speedup": 80.0, "adjusted_rand_index": 0.9}]) is False
+
+
 def test_habit_and_skill_pool_answers_over_seeds():
     """Skill pooled over seeds weighs each seed by its worked answers: (0.5 * 1.0 + 0.1 * 0.0) / 0.6."""
     se = _load("self_evolution")
@@ -129,7 +167,13 @@ def test_habit_and_skill_pool_answers_over_seeds():
 
 def test_worked_share_reads_greedy_completions(tmp_path):
     se = _load("self_evolution")
-    rows = [{"greedy_completion": "1+2=3\n\\boxed{3}"}, {"greedy_completion": "\\boxed{3}"}, {"question": "old"}]
+    rows = [
+        {"question": "1+2", "greedy_completion": "1+2=3\n\\boxed{3}"},
+        {"question": "1+2", "greedy_completion": "\\boxed{3}"},
+        {"question": "1+2", "greedy_completion": "Work:\n\\boxed{3}"},  # a line, but no step: hasty
+        {"question": "2*3+1", "greedy_completion": "2*3=6;6+1\n6+1=7\n\\boxed{7}"},
+        {"question": "old"},  # rows without a completion are left out
+    ]
     path = tmp_path / "results.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert se.worked_share(path) == 0.5

@@ -229,3 +229,34 @@ def test_a_stop_signal_that_a_library_turns_into_another_error_still_stops_the_r
             cli.main(["run", "--out", str(tmp_path / "r2"), "iterations=1"])
     finally:
         signal.signal(signal.SIGINT, sigint)
+
+
+def test_overrides_may_come_before_and_after_the_flags(tmp_path, capsys):
+    """`rzero run a=1 --dry-run b=2`: argparse alone leaves b=2 over ("unrecognized arguments"); every
+    override counts, in order, wherever it stands; a stray flag is still refused."""
+    out = tmp_path / "run"
+    assert main(["run", "iterations=2", "--dry-run", "--out", str(out), "seed=7", "iterations=4"]) == 0
+    text = capsys.readouterr().out
+    assert "4 iterations" in text and "seed 7" in text and not out.exists()
+    assert main(["config", "solver.grpo_steps=3", "--config", "default", "challenger.grpo_steps=2"]) == 0
+    text = capsys.readouterr().out
+    assert "  grpo_steps: 2\n" in text and "  grpo_steps: 3\n" in text
+    assert main(["run", "iterations=2", "--dry-run", "--bogus"]) == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_a_shipped_accelerate_config_by_its_clone_path_works_from_anywhere(tmp_path, monkeypatch):
+    """Outside a clone `configs/accelerate/...` names no file; as an override (or in a user's config) it
+    means the shipped file, as `--config configs/qwen3-4b-base.yaml` does."""
+    from rzero.config.load import SHIPPED, load_config
+
+    monkeypatch.chdir(tmp_path)
+    for value in ("configs/accelerate/multinode-zero3.yaml", "accelerate/multinode-zero3.yaml", "multinode-zero3"):
+        cfg = load_config(SHIPPED / "qwen3-4b-base.yaml", [f"launch.accelerate_config={value}"])
+        assert cfg.launch.accelerate_config == str(SHIPPED / "accelerate" / "multinode-zero3.yaml")
+    (tmp_path / "accelerate").mkdir()
+    (tmp_path / "accelerate" / "multinode-zero3.yaml").write_text("num_processes: 2\n")
+    mine = load_config(None, ["launch.accelerate_config=accelerate/multinode-zero3.yaml"])
+    assert mine.launch.accelerate_config == "accelerate/multinode-zero3.yaml"  # a file of the user's wins
+    missing = load_config(None, ["launch.accelerate_config=configs/accelerate/nope.yaml"])
+    assert missing.launch.accelerate_config == "configs/accelerate/nope.yaml"  # preflight names it missing

@@ -34,13 +34,13 @@ def test_challenger_that_poses_nothing_well_formed(tmp_path, monkeypatch):
 def test_empty_curriculum_after_the_band(tmp_path, monkeypatch):
     import rzero.stages.curriculum
 
-    monkeypatch.setattr(rzero.stages.curriculum, "in_band", lambda p_hat, delta: False)
+    monkeypatch.setattr(rzero.stages.curriculum, "within_band", lambda p_hat, low, high: False)
     summary, messages = run_logged(tiny_config("challenger.train=false"), tmp_path)
     it = summary.iterations[1]
     assert it.curriculum.kept == 0 and it.curriculum.labelled > 0
     assert it.solver.trained is False
     assert (tmp_path / "iter_01" / "solver" / "model" / "model.safetensors").exists()  # S(1) = S(0)
-    assert any("no question had p_hat within 0.25 of 1/2" in m for m in it.warnings)
+    assert any("no question had p_hat in [0.25, 0.75]" in m for m in it.warnings)
 
 
 def test_solver_that_never_boxes_an_answer(tmp_path):
@@ -59,7 +59,7 @@ def test_solver_phase_without_answers_is_reported():
         curriculum=CurriculumMetrics(kept=5),
         solver=SolverMetrics(trained=True, answered_fraction=0.0, rollouts=80),
     )
-    assert phase_warnings(entry, 0.25) == [
+    assert phase_warnings(entry, (0.25, 0.75)) == [
         "the Solver extracted no answer in any of 80 rollouts: every reward was 0, nothing was learned "
         "(check solver.max_new_tokens and the Solver prompt)"
     ]

@@ -111,3 +111,13 @@ def test_metrics_jsonl_rows_follow_the_markers(tmp_path):
     ]
     assert rows[1]["solver/mean_reward"] == 0.4 and rows[3]["solver/train/loss"] == 0.1
     json.dumps(rows)
+
+
+def test_early_stop_may_act_on_label_free_triggers_only():
+    """accuracy_drop reads the held-out set: it is reported, and `stopping` never passes it on."""
+    rows = history([0.60, 0.70, 0.60], {2: {**HEALTHY, "kept_fraction": 0.01}})
+    alerts = drift.check(rows, MonitorConfig())
+    assert [a.trigger for a in alerts] == ["accuracy_drop", "keep_rate_collapse"]
+    assert [a.trigger for a in drift.stopping(alerts)] == ["keep_rate_collapse"]
+    assert drift.stopping(drift.check(history([0.60, 0.70, 0.60]), MonitorConfig())) == []
+    assert "accuracy_drop" not in drift.STOPPING_TRIGGERS

@@ -109,6 +109,39 @@ def test_early_stop_on_an_alert(tmp_path):
     assert any(m.startswith("warning: iteration 1: keep_rate_collapse") for m in messages)
 
 
+def test_early_stop_never_acts_on_held_out_accuracy(tmp_path, monkeypatch):
+    """An accuracy_drop alert (the held-out set) is stored and logged; with early_stop on, the run goes on."""
+    from rzero.core.records import Alert
+    from rzero.observe import drift
+
+    def held_out_alert(history, cfg):
+        return [Alert(trigger="accuracy_drop", iteration=history[-1].iteration, message="held-out fell")]
+
+    monkeypatch.setattr(drift, "check", held_out_alert)
+    cfg = tiny_config("iterations=2", "monitor.early_stop=true", "challenger.train=false", "solver.grpo_steps=0")
+    messages = []
+    summary = run(cfg, tmp_path, log=messages.append)
+    assert summary.stopped_early is None and len(summary.iterations) == 3
+    assert [a.trigger for a in summary.iterations[1].alerts] == ["accuracy_drop"]
+    assert any(m.startswith("warning: iteration 1: accuracy_drop") for m in messages)
+
+
+def test_heldout_keys_cover_the_heldout_file_and_the_benchmarks(tmp_path):
+    from rzero.core.domains import question_key
+    from rzero.core.domains.arithmetic import ArithmeticDomain
+    from rzero.run.inputs import heldout_keys
+
+    domain = ArithmeticDomain()
+    assert heldout_keys(tiny_config(), domain) == {question_key(p.question) for p in domain.heldout()}
+    heldout = tmp_path / "heldout.jsonl"
+    heldout.write_text(json.dumps({"question": "7 + 8", "answer": "15", "difficulty": 1}) + "\n")
+    (tmp_path / "data" / "aime25").mkdir(parents=True)
+    row = {"problem": "Find  X.", "answer": 3}
+    (tmp_path / "data" / "aime25" / "test.jsonl").write_text(json.dumps(row) + "\n")
+    cfg = tiny_config(f"eval.heldout_file={heldout}", "eval.benchmarks=aime25", f"eval.data_dir={tmp_path / 'data'}")
+    assert heldout_keys(cfg, domain) == {"7+8", "findx."}
+
+
 def test_band_filter_keeps_only_the_band_and_probe_is_measured(tmp_path):
     from rzero.core.domains.arithmetic import ArithmeticDomain, evaluate
 

@@ -12,7 +12,7 @@ def test_lora_phase_saves_a_merged_checkpoint_that_changed(tiny_model_dir, tmp_p
         return [float(len(c)) for c in completions]
 
     phase = GRPOPhase(
-        optimizer_steps=2,
+        rounds=2,
         prompts_per_step=2,
         rollouts_per_prompt=4,
         learning_rate=5e-2,

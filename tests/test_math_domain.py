@@ -208,3 +208,20 @@ def test_math_verify_log_lines_are_capped(caplog):
     assert long.startswith("Timeout during parsing: xxx") and long.endswith("[200024 characters in all]")
     assert len(long) < LOG_MESSAGE_CHARS + 40
     assert short == "Timeout during comparison"
+
+
+@pytest.mark.parametrize(
+    "completion, worked",
+    [
+        ("2x + 3 = 7, so 2x = 4.\n\\boxed{2}", True),
+        ("We have x = 7 - 5 = 2\nThus\n\\boxed{2}", True),
+        ("\\boxed{2}", False),  # the box alone
+        ("\n\\boxed{2}", False),  # a bare newline
+        ("Let us think step by step.\nThe answer is clear.\n\\boxed{2}", False),  # prose
+        ("Solve 2x+3=7 for x.\n\\boxed{2}", False),  # the question repeated
+        ("2x+3=7\n\\boxed{2}", False),  # a piece of the question repeated
+        ("x = y\n\\boxed{2}", False),  # no number on either side
+    ],
+)
+def test_math_shows_work_is_a_conservative_equation_test(completion, worked):
+    assert MathDomain(pool=object()).shows_work("Solve 2x+3=7 for x.", completion) is worked

@@ -19,7 +19,10 @@ def test_plan_of_the_default_config():
     text = "\n".join(lines)
     assert "3 iterations" in text and "parameters 3.2M" in text
     assert "<= 3000 Solver sequences" in text  # 300 pool questions x 10 votes
-    assert "GRPO 10 steps x 16 questions x 5 rollouts = 800 sequences" in text
+    assert "GRPO 5 steps x 32 questions x 5 rollouts = 800 sequences" in text
+    assert "2 optimizer updates per step (10 in all)" in text  # 16 questions per update, as the reference's 128
+    assert "GRPO loss  grpo, clip ratio [1 - 0.2, 1 + 0.3], dual-clip 3" in text
+    assert "GRPO training about 62 MiB before activations" in text  # 3.2M parameters x 20 bytes (fp32 on CPU)
 
 
 def test_dry_run_writes_nothing(tmp_path, capsys):
@@ -46,7 +49,8 @@ def test_every_shipped_config_validates_and_plans(capsys):
             assert code == 0 and "FAILED" not in out
         else:
             assert code == 2 and "FAILED   device: model.device=cuda but this machine has no such device" in out
-            assert "memory per GPU of 80 GiB" in out and "GiB per GPU on" in out and "DOES NOT FIT" not in out
+            assert "memory per GPU of 79.6 GiB" in out and "GiB per GPU on" in out and "DOES NOT FIT" not in out
+            assert "concurrent sequences of 4,608 tokens: fits (>= 16)" in out
     lora = load_config(DEFAULT_CONFIG.parent / "qwen3-4b-base-1gpu-lora.yaml")
     assert lora.model.lora_rank == 64 and lora.launch.mode == "subprocess"
     assert lora.voting.votes_per_question == 10 and lora.curriculum.band_delta == 0.25

@@ -167,8 +167,12 @@ def test_trl_vllm_modes(monkeypatch):
             "model.device=cuda challenger.solver_server_devices=0,1 launch.mode=subprocess launch.train_devices=1,0",
             "leaves no GPU",
         ),
-        ("challenger.sequences_per_micro_batch=6", "must be a multiple of challenger.rollouts_per_prompt"),
-        ("solver.sequences_per_micro_batch=15", r"divide solver.questions_per_step x rollouts_per_question \(2560\)"),
+        (
+            "challenger.sequences_per_micro_batch=6",
+            r"challenger.sequences_per_micro_batch=6 must divide one update.s sequences.* \(512\)",
+        ),
+        ("solver.sequences_per_micro_batch=15", r"divide one update's sequences.* \(640\)"),
+        ("solver.updates_per_step=3", "solver.updates_per_step=3 must divide solver.questions_per_step"),
         ("model.chat_template=always", "model.chat_template must be one of"),
         ("eval.benchmarks=gsm8k,mmlu", "unknown benchmark 'mmlu'"),
     ],
@@ -179,16 +183,44 @@ def test_bad_gpu_settings_name_the_field(override, message):
 
 
 def test_micro_batches_share_one_round_between_processes(monkeypatch):
-    from rzero.engines.grpo import micro_batches
+    from rzero.engines.grpo import Batches, micro_batches
 
     phase = GRPOPhase(1, 128, 4, 1e-6, 0.0, 1.0, 1.0, 8, sequences_per_micro_batch=8)
-    assert micro_batches(phase) == (1, 8)
+    assert micro_batches(phase) == Batches(1, 8, 64, 64, 1)  # 512 sequences, one update
     monkeypatch.setenv("WORLD_SIZE", "4")
-    assert micro_batches(phase) == (4, 8)  # 512 sequences: 4 processes x 16 accumulation steps x 8
-    assert micro_batches(GRPOPhase(1, 128, 4, 1e-6, 0.0, 1.0, 1.0, 8)) == (4, 128)
+    assert micro_batches(phase) == Batches(4, 8, 16, 16, 1)  # 512 sequences: 4 processes x 16 accumulation x 8
+    assert micro_batches(GRPOPhase(1, 128, 4, 1e-6, 0.0, 1.0, 1.0, 8)) == Batches(4, 128, 1, 1, 1)
     monkeypatch.setenv("WORLD_SIZE", "3")
     with pytest.raises(ValueError, match="3 processes' share"):
         micro_batches(phase)
+
+
+def test_the_reference_solver_step_is_one_round_and_four_updates(monkeypatch):
+    """The reference's Solver: 512 questions x 5 rollouts generated per step, 128 questions (640 sequences)
+    per optimizer update, 15 steps = 60 updates; on 8 processes with micro-batches of 10 sequences each
+    update accumulates 8 micro-batches and a round is 32 (TRL's steps_per_generation)."""
+    from rzero.engines.grpo import Batches, grpo_config, micro_batches
+
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    phase = GRPOPhase(15, 512, 5, 1e-6, 1e-2, 1.0, 0.99, 8, sequences_per_micro_batch=10, updates_per_step=4)
+    assert micro_batches(phase) == Batches(
+        processes=8, micro=10, accumulation=8, micro_per_round=32, optimizer_steps=60
+    )
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    args = grpo_config(GRPOPhase(3, 4, 2, 1e-6, 1e-2, 1.0, 0.99, 8, updates_per_step=2), Path("/tmp/unused"))
+    assert (args.max_steps, args.per_device_train_batch_size, args.gradient_accumulation_steps) == (6, 4, 1)
+    assert (args.steps_per_generation, args.generation_batch_size) == (2, 8)  # one round of 4 prompts x 2
+    assert (args.loss_type, args.epsilon, args.epsilon_high, args.delta, args.weight_decay) == (
+        "grpo",
+        0.2,
+        0.3,
+        3.0,
+        0.01,
+    )
+    off = grpo_config(GRPOPhase(1, 4, 2, 1e-6, 0.0, 1.0, 1.0, 8, dual_clip_ratio=0.0), Path("/tmp/unused"))
+    assert off.delta is None and off.steps_per_generation == off.gradient_accumulation_steps == 1
+    with pytest.raises(ValueError, match="updates_per_step"):
+        micro_batches(GRPOPhase(1, 6, 2, 1e-6, 0.0, 1.0, 1.0, 8, updates_per_step=4))
 
 
 def test_the_challenger_phase_leaves_the_solver_servers_gpus_alone(tmp_path, monkeypatch):
@@ -269,11 +301,13 @@ def test_math_domain_end_to_end_on_a_tiny_random_model(chat_model_dir, tmp_path,
         "iterations=1",
         "challenger.grpo_steps=1",
         "challenger.prompts_per_step=2",
+        "challenger.updates_per_step=1",
         "challenger.rollouts_per_prompt=2",
         "challenger.max_new_tokens=12",
         "curriculum.pool_questions=4",
         "solver.max_new_tokens=12",
         "solver.questions_per_step=2",
+        "solver.updates_per_step=1",
         "eval.max_new_tokens=12",
         "eval.benchmarks=gsm8k",
         f"eval.data_dir={tmp_path / 'data'}",

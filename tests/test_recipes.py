@@ -9,12 +9,15 @@ from rzero.engines.generation import SHARES
 from rzero.plan.memory import (
     GIB,
     KNOWN_SHAPES,
+    USEFUL_CONCURRENT_SEQUENCES,
+    VLLM_RESERVE_GIB,
     Decoder,
+    EngineRoom,
     Sharding,
     decoder_shape,
     estimate,
+    state_bytes,
     training_parts,
-    weights_fit_engines,
 )
 
 RECIPES = ["qwen3-4b-base-1gpu-lora.yaml", "qwen3-4b-base.yaml", "qwen3-8b-base.yaml"]
@@ -34,21 +37,60 @@ def test_each_gpu_recipe_fits_the_gpu_it_states(name):
     cfg = load_config(DEFAULT_CONFIG.parent / name)
     shape, source = decoder_shape(cfg.model.path)
     assert shape is not None, source
-    assert cfg.model.device == "cuda" and cfg.launch.gpu_memory_gib == 80
+    assert cfg.model.device == "cuda" and cfg.launch.gpu_memory_gib == 79.6  # an "80 GB" H100, usable
     for phase in estimate(cfg, shape):
         assert phase.total <= cfg.launch.gpu_memory_gib * GIB, phase.line(cfg.launch.gpu_memory_gib)
-    assert weights_fit_engines(cfg, shape) is None
+        assert phase.fits(cfg.launch.gpu_memory_gib), "\n".join(phase.lines(cfg.launch.gpu_memory_gib))
+        assert all(room.concurrent_sequences >= USEFUL_CONCURRENT_SEQUENCES for room in phase.engines)
 
 
 def test_the_old_single_process_paper_layout_does_not_fit():
-    """The removed paper.yaml: one process, no micro-batches, so one Solver step is one forward pass
-    over all 2,560 sequences. The estimate must say that it cannot fit."""
+    """The removed paper.yaml: one process, no micro-batches, so one Solver update is one forward pass
+    over all its 640 sequences (128 questions x 5). The estimate must say that it cannot fit."""
     inprocess = ["launch.mode=inprocess", "launch.train_devices=", "challenger.solver_server_devices="]
     cfg = load_config(DEFAULT_CONFIG.parent / "qwen3-4b-base.yaml", inprocess)
     cfg = cfg.model_copy(update={"solver": cfg.solver.model_copy(update={"sequences_per_micro_batch": 0})})
     solver = next(p for p in estimate(cfg, KNOWN_SHAPES["Qwen3-4B-Base"]) if p.phase.startswith("solver"))
-    assert solver.gpus == 1 and "micro-batch 2560" in solver.phase
-    assert solver.total > 1000 * GIB and "DOES NOT FIT 80 GiB" in solver.line(80)
+    assert solver.gpus == 1 and "micro-batch 640" in solver.phase
+    assert solver.total > 200 * GIB and "DOES NOT FIT 80 GiB" in solver.line(80)
+
+
+def test_the_8b_model_in_a_quarter_share_leaves_room_for_5_rollouts():
+    """The issue's hand count: Qwen3-8B (8.19B parameters, bf16 15.26 GiB) in TRL's old colocated share of
+    0.25 x 79.6 GiB = 19.9 GiB: minus the weights and vLLM's own 1.5 GiB, 3.14 GiB of KV cache at
+    2 x 36 layers x 1024 x 2 bytes = 147,456 bytes per token = 22,870 tokens: 4 rollouts of 512 + 4096
+    tokens at once. The dry-run says DOES NOT FIT; the recipe's 0.35 share fits 17."""
+    eight_b = KNOWN_SHAPES["Qwen3-8B-Base"]
+    assert eight_b.kv_bytes_per_token == 147_456
+    cfg = load_config(DEFAULT_CONFIG.parent / "qwen3-8b-base.yaml", ["model.vllm_rollout_share=0.25"])
+    solver = next(p for p in estimate(cfg, eight_b) if p.phase.startswith("solver"))
+    room = solver.engines[0]
+    kv = 0.25 * 79.6 * GIB - 2 * eight_b.parameters - VLLM_RESERVE_GIB * GIB
+    assert room.kv_tokens == int(kv // 147_456) and 22_000 < room.kv_tokens < 24_000
+    assert room.concurrent_sequences == room.kv_tokens // 4608 == 4 and not room.fits
+    assert not solver.fits(79.6) and "DOES NOT FIT: a vLLM share leaves too little KV cache" in solver.line(79.6)
+    assert "4 concurrent sequences of 4,608 tokens: DOES NOT FIT (fewer than 16" in "\n".join(solver.lines(79.6))
+    shipped = load_config(DEFAULT_CONFIG.parent / "qwen3-8b-base.yaml")
+    solver = next(p for p in estimate(shipped, eight_b) if p.phase.startswith("solver"))
+    assert solver.engines[0].concurrent_sequences == 17 and solver.fits(79.6)
+
+
+def test_an_engine_room_by_hand():
+    room = EngineRoom("e", share_bytes=10 * GIB, weight_bytes=4 * GIB, kv_bytes_per_token=1024, sequence_tokens=1000)
+    assert room.kv_bytes == (10 - 4 - VLLM_RESERVE_GIB) * GIB and room.kv_tokens == int(4.5 * GIB // 1024)
+    assert room.concurrent_sequences == 4718 and room.fits
+    full = EngineRoom("e", share_bytes=5 * GIB, weight_bytes=4 * GIB, kv_bytes_per_token=1024, sequence_tokens=1000)
+    assert full.kv_bytes == 0 and full.concurrent_sequences == 0 and not full.fits  # vLLM would not start
+
+
+def test_one_count_per_parameter():
+    """18 bytes per parameter for bf16 mixed-precision GRPO with a reference model, 20 in fp32 on CPU: the
+    dry-run's headline and the per-phase estimate are the same count."""
+    p = TINY.parameters
+    assert state_bytes(TINY, 0, kl=True, fp32=False) == 18 * p
+    assert state_bytes(TINY, 0, kl=False, fp32=False) == 16 * p
+    assert state_bytes(TINY, 0, kl=True, fp32=True) == 20 * p
+    assert state_bytes(TINY, 2, kl=True, fp32=False) == 2 * p + 16 * TINY.lora_parameters(2)
 
 
 def test_published_parameter_counts():
@@ -93,17 +135,25 @@ def test_activations_and_logits_by_hand():
 
 
 def test_vllm_shares_are_those_the_code_uses():
+    from rzero.config.schema import ModelConfig
     from rzero.engines.generation import VLLM_MEMORY_SHARE
-    from rzero.engines.grpo import GRPOPhase, _vllm_arguments
+    from rzero.engines.grpo import GRPOPhase, grpo_config, phase_for
+    from rzero.engines.grpo import _vllm_arguments as vllm_arguments
 
     assert {k: v for k, v in SHARES.items() if k != "server"} == VLLM_MEMORY_SHARE
     phase = GRPOPhase(1, 1, 2, 1e-6, 0.0, 1.0, 1.0, 8, vllm=True)
-    assert _vllm_arguments(phase)["vllm_gpu_memory_utilization"] == 0.25
+    assert vllm_arguments(phase)["vllm_gpu_memory_utilization"] == 0.25
+    cfg = load_config(DEFAULT_CONFIG.parent / "qwen3-8b-base.yaml")
+    phase = phase_for(cfg.solver, 512, 5, 0, cfg.model, loss=cfg.grpo)
+    assert vllm_arguments(phase)["vllm_gpu_memory_utilization"] == 0.35 == cfg.model.vllm_rollout_share
+    assert ModelConfig().vllm_rollout_share == 0.25
+    del grpo_config
 
 
 def test_weights_that_cannot_fit_a_vllm_share_are_named():
     cfg = load_config(DEFAULT_CONFIG.parent / "qwen3-8b-base.yaml", ["launch.gpu_memory_gib=40"])
-    assert "do not fit a vLLM share of 10.0 GiB" in weights_fit_engines(cfg, KNOWN_SHAPES["Qwen3-8B-Base"])
+    lines = "\n".join(line for phase in estimate(cfg, KNOWN_SHAPES["Qwen3-8B-Base"]) for line in phase.lines(40))
+    assert "share 14.0 GiB - weights 15.3 - vLLM's own 1.5 = KV cache 0.0 GiB = 0 tokens" in lines
 
 
 def test_the_shape_comes_from_config_json_first(tiny_model_dir, tmp_path):

@@ -117,7 +117,20 @@ def test_a_run_directory_of_the_dataclass_version_reads_and_writes_back_byte_for
     from rzero.core.rundir import RunDir, read_jsonl
 
     run = RunDir(EARLIER_RUN)
-    added = ("  main_process_ip: ''\n", "  main_process_port: 0\n")  # fields that came later, at their defaults
+    added = (  # fields that came later, at their defaults
+        "  main_process_ip: ''\n",
+        "  main_process_port: 0\n",
+        "  vllm_rollout_share: 0.25\n",
+        "  updates_per_step: 4\n",
+        "  band_low: null\n",
+        "  band_high: null\n",
+        "grpo:\n",
+        "  loss_type: grpo\n",
+        "  clip_ratio_low: 0.2\n",
+        "  clip_ratio_high: 0.3\n",
+        "  dual_clip_ratio: 3.0\n",
+        "  weight_decay: 0.01\n",
+    )
     dumped = dump_yaml(validated(yaml.safe_load(run.config_path.read_text())))
     assert (
         "".join(line for line in dumped.splitlines(keepends=True) if line not in added) == run.config_path.read_text()

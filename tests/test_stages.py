@@ -3,11 +3,12 @@
 import pytest
 
 from rzero.config.schema import ChallengerConfig, CurriculumConfig, SolverConfig, VotingConfig
+from rzero.core.domains import question_key
 from rzero.core.domains.arithmetic import ArithmeticDomain
 from rzero.core.records import CurriculumRow
 from rzero.engines.generation import ScriptedGenerator
 from rzero.stages.challenger import ChallengerRewardFunction, summarize_records
-from rzero.stages.curriculum import build_curriculum, solver_rows
+from rzero.stages.curriculum import build_curriculum, screen_heldout, solver_rows
 from rzero.stages.solver import SolverRewardFunction, training_prompts
 
 D = ArithmeticDomain()
@@ -74,6 +75,28 @@ def test_curriculum_keeps_the_band_and_hides_the_oracle():
     assert [r.question for r in kept] == ["2*3"] and kept[0].p_hat == 0.5
     assert kept[0].oracle_answer == "6" and metrics.pseudo_label_accuracy == 1.0
     assert solver_rows(kept) == [{"question": "2*3", "pseudo_label": "6"}]
+
+
+def test_screen_heldout_matches_text_but_for_case_and_whitespace():
+    heldout = frozenset(question_key(q) for q in ["What is 2 + 3?", "7*8"])
+    kept, dropped = screen_heldout(["what is 2+3 ?", "7*8", "7*9", "What is 2 + 4?"], heldout)
+    assert kept == ["7*9", "What is 2 + 4?"] and dropped == 2
+    assert screen_heldout(["7*8"], frozenset()) == (["7*8"], 0)
+
+
+def test_curriculum_drops_held_out_questions_before_voting():
+    pool = ["<question>1+1</question>", "<question>2 * 3</question>", "<question>9-4</question>"]
+    challenger, solver = ScriptedGenerator(lambda prompt, i: pool[i]), ScriptedGenerator(solver_script)
+    cfg = CurriculumConfig(pool_questions=3, band_filter=False)
+    heldout = frozenset(question_key(q) for q in ["2*3", "5+5"])  # the held-out set holds 2*3
+    rows, kept, metrics = build_curriculum(
+        challenger, solver, D, cfg, VotingConfig(votes_per_question=10), 16, 32, heldout=heldout
+    )
+    assert [r.question for r in rows] == ["1+1", "9-4"] and "2*3" not in [r.question for r in kept]
+    assert D.solver_prompt("2*3") not in solver.calls[0][0]  # never voted on
+    assert metrics.heldout_dropped == 1 and metrics.labelled == 2
+    assert metrics.distinct_fraction == 1.0  # the Challenger's diversity is measured before the screen
+    assert "heldout_dropped" in metrics.model_dump()
 
 
 def test_curriculum_pseudo_label_accuracy_counts_wrong_majorities():

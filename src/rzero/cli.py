@@ -1,4 +1,4 @@
-"""Command line: `rzero run | stage | worker | report | config | eval | sft | pretrain-base`.
+"""Command line: `rzero run | stage | worker | report | config | data fetch | eval | sft | pretrain-base`.
 
 The commands of one model outside the loop (eval, sft, pretrain-base) are in `rzero.model_commands`.
 """
@@ -195,6 +195,52 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    """The paper's evaluation sets from the Hub into `--out` (default: eval.data_dir's default), one
+    line each; exit 1 when a set failed (the others are written), 2 when none could start."""
+    from rzero.config.schema import EvalConfig
+    from rzero.core.evalfetch import FetchError, check_fetch, fetch_line, fetch_set
+
+    out = args.out or EvalConfig().data_dir
+    try:
+        names = check_fetch(args.names)
+    except FetchError as error:
+        print(f"rzero data fetch: {error}", file=sys.stderr)
+        return 2
+    print(f"rzero data fetch: {len(names)} evaluation sets -> {Path(out).expanduser()}", flush=True)
+    print(f"{'benchmark':<14} {'status':<8} {'rows':>6} {'no gold':>8}  source", flush=True)
+    results = []
+    for name in names:
+        results.append(fetch_set(name, out, force=args.force))
+        print(fetch_line(results[-1]), flush=True)
+    failed = [r.name for r in results if r.status == "failed"]
+    if failed:
+        print(f"rzero data fetch: {', '.join(failed)} failed; the other sets are written", file=sys.stderr)
+        return 1
+    if Path(out).expanduser() != Path(EvalConfig().data_dir).expanduser():
+        print(f"run with eval.data_dir={out}")
+    return 0
+
+
+def _add_data_command(sub) -> None:
+    """`rzero data fetch`: the evaluation sets as files, for nodes without network."""
+    data = sub.add_parser("data", help="evaluation data: `rzero data fetch` downloads the paper's benchmarks")
+    commands = data.add_subparsers(dest="data_command", required=True)
+    fetch = commands.add_parser(
+        "fetch",
+        help="download the paper's evaluation sets from the Hugging Face Hub into eval.data_dir's layout",
+        description="Download the paper's evaluation sets from the Hugging Face Hub into DIR/<name>/test.jsonl "
+        "(with DIR/<name>/source.json: Hub id, configuration, split, commit, rows) on a machine with network "
+        "(a login node); then run offline (HF_HUB_OFFLINE=1) with eval.data_dir=DIR.",
+    )
+    fetch.add_argument(
+        "--out", metavar="DIR", help="folder to write (default: eval.data_dir's default, ~/.cache/rzero/benchmarks)"
+    )
+    fetch.add_argument("--force", action="store_true", help="download again the sets whose file exists")
+    fetch.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to fetch (default: all ten of the paper)")
+    fetch.set_defaults(func=_cmd_data_fetch)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rzero", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -239,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     cf.add_argument("overrides", nargs="*", help="section.field=value overrides")
     cf.set_defaults(func=_cmd_config)
 
+    _add_data_command(sub)
     add_model_commands(sub)
     one_line_errors(parser)
     return parser
@@ -253,12 +300,24 @@ def _quiet_libraries() -> None:
     hf_logging.disable_progress_bar()
 
 
+def parse_command_line(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The parsed command line, with overrides anywhere after the command: argparse takes the positional
+    `overrides` only as one run, so in `rzero run a=1 --dry-run b=2` it leaves `b=2` over. Those leftovers
+    join the overrides (in order) where the command takes overrides; anything else is an error as before."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "overrides") and not any(item.startswith("-") for item in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = parse_command_line(build_parser(), argv)
     except SystemExit as stop:  # --help (0) or a bad argument (2, one line already printed)
         return int(stop.code or 0)
-    if args.func is not pretrain_command:
+    if args.func not in (pretrain_command, _cmd_data_fetch):  # neither loads transformers
         _quiet_libraries()
     try:
         return args.func(args)

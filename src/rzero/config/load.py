@@ -74,7 +74,26 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raise ConfigError(f"config must be a mapping, got {data!r}")
     for override in overrides or []:
         _apply_override(data, override)
+    _shipped_accelerate(data)
     return validated(data)
+
+
+def _shipped_accelerate(data: dict) -> None:
+    """A launch.accelerate_config that names no file but one of the accelerate configs rzero ships, by the
+    path a clone has (`configs/accelerate/multinode-zero3.yaml`), from the config folder
+    (`accelerate/multinode-zero3.yaml`) or by name (`multinode-zero3`): that shipped file, so that the same
+    words work in a file, as an override and outside a clone (an installed wheel has no configs/ beside you)."""
+    launch = data.get("launch")
+    value = launch.get("accelerate_config") if isinstance(launch, dict) else None
+    if not isinstance(value, str) or not value or Path(value).expanduser().is_file():
+        return
+    path = Path(value)
+    if path.parent.name not in ("accelerate", "") or (path.parent.name == "" and "/" in value):
+        return
+    for candidate in (SHIPPED / "accelerate" / path.name, SHIPPED / "accelerate" / f"{path.name}.yaml"):
+        if candidate.is_file():
+            launch["accelerate_config"] = str(candidate)
+            return
 
 
 def validated(data: dict) -> RunConfig:

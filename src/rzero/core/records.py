@@ -125,6 +125,7 @@ class CurriculumMetrics(Record):
     mean_difficulty: Real | None = None  # over the kept questions
     pseudo_label_accuracy: Real | None = None  # over the kept questions (needs an oracle)
     seconds: Real = 0.0
+    heldout_dropped: int | None = omitted_if_none()  # pool questions equal to a held-out one, dropped before voting
     probe_questions: int | None = omitted_if_none()  # eval.probe_file only (rzero.observe.probe)
     probe_labelled: int | None = omitted_if_none()
     probe_in_band: int | None = omitted_if_none()

@@ -79,6 +79,19 @@ def in_band(p_hat: float, delta: float = 0.25) -> bool:
     return abs(p_hat - 0.5) <= delta + BAND_TOLERANCE
 
 
+def band_bounds(delta: float, low: float | None = None, high: float | None = None) -> tuple[float, float]:
+    """The band as (lowest, highest) p_hat kept: `low`/`high` where given, else 1/2 -/+ delta. The paper's
+    band is symmetric (delta = 0.25: 3..7 of 10 votes); the reference code keeps 0.3 <= p_hat <= 0.8
+    (3..7 of its 9 votes), which only the asymmetric form expresses."""
+    return (0.5 - delta if low is None else low, 0.5 + delta if high is None else high)
+
+
+def within_band(p_hat: float, low: float, high: float) -> bool:
+    """Whether low <= p_hat <= high, with the same tolerance as `in_band`: `in_band(p, d)` equals
+    `within_band(p, *band_bounds(d))`."""
+    return low - BAND_TOLERANCE <= p_hat <= high + BAND_TOLERANCE
+
+
 @dataclass(frozen=True)
 class Ballot:
     """One question put to the Solver: its m extracted answers (None where none was found) and their vote."""

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from rzero.core.sampling import Completion, Sampling
 
-# The shares of a GPU's memory that rzero gives vLLM: the one place they are set. TRL's colocated rollout
-# engine (rzero.engines.grpo); a stage's engines (rzero.engines.generators): one alone (evaluation), two side
-# by side (the curriculum's Challenger and Solver), the frozen Solver beside training; a `vllm serve` server
-# (rzero.engines.remote). On CPU each engine has model.vllm_kv_cache_gib of host memory for its KV cache instead.
-COLOCATED_ROLLOUT_SHARE = 0.25
+# The shares of a GPU's memory that rzero gives vLLM: the one place they are set (TRL's colocated rollout
+# engine takes model.vllm_rollout_share, a config field). A stage's engines (rzero.engines.generators): one
+# alone (evaluation), two side by side (the curriculum's Challenger and Solver), the frozen Solver beside
+# training; a `vllm serve` server (rzero.engines.remote). On CPU each engine has model.vllm_kv_cache_gib of
+# host memory for its KV cache instead.
 VLLM_MEMORY_SHARE = {"alone": 0.85, "pair": 0.4, "beside_training": 0.25}
 SERVER_SHARE = 0.85
 SHARES = {**VLLM_MEMORY_SHARE, "server": SERVER_SHARE}

@@ -41,6 +41,17 @@ def start(device: str) -> None:
         PartialState(cpu=device == "cpu")
 
 
+def finish() -> None:
+    """Close the process group once every rank is done (no-op for one process). A rank that exits with the
+    group still open leaves gloo's or DeepSpeed's threads to the interpreter's exit, where one was seen to
+    abort the process ("terminate called without an active exception", exit -6) after the stage had
+    finished and written DONE."""
+    dist = _group()
+    if dist is not None:
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def _group():
     import torch.distributed as dist
 

@@ -3,11 +3,12 @@
 Self-play fails quietly: the paper's Solver plateaus or collapses after about three iterations, its
 pseudo-labels decay, and a Challenger can learn to game its reward with near-duplicate questions.
 `check` looks at the iterations finished so far (`IterationRecord`s, as summary.json holds them) and returns
-an alert for every trigger that fires on the latest one. The loop prints them, stores them in the
-summary, and stops the run when `monitor.early_stop` is set.
+an alert for every trigger that fires on the latest one. The loop prints them and stores them in the
+summary; with `monitor.early_stop` set it stops the run on a label-free trigger only (`stopping`).
 
 Triggers (thresholds in `MonitorConfig`):
-- accuracy_drop: held-out greedy accuracy fell more than `accuracy_drop` below the best so far;
+- accuracy_drop: held-out greedy accuracy fell more than `accuracy_drop` below the best so far
+  (reported, never a reason to stop: the held-out set must not steer training);
 - diversity_collapse: the question pool's mean pairwise BLEU rose above `max_pool_bleu`, or its share
   of distinct well-formed questions fell below `min_distinct_fraction`;
 - keep_rate_collapse: the band kept less than `min_keep_fraction` of the labelled questions;
@@ -71,6 +72,17 @@ def reward_saturation(history: list[IterationRecord], limit: float) -> Alert | N
             message=f"the Challenger's mean reward {reward:.3f} reached {limit}: check its questions for a shortcut",
         )
     return None
+
+
+STOPPING_TRIGGERS = ("diversity_collapse", "keep_rate_collapse", "reward_saturation")
+
+
+def stopping(alerts: list[Alert]) -> list[Alert]:
+    """The alerts `monitor.early_stop` may end a run on: the label-free triggers, read from the
+    question pool, the band and the Challenger's reward. `accuracy_drop` reads the held-out set; a
+    run that stopped on it would let the test set choose the checkpoint it is then scored on, so it
+    stays an alert in the summary and the log, and the run goes on."""
+    return [alert for alert in alerts if alert.trigger in STOPPING_TRIGGERS]
 
 
 def check(history: list[IterationRecord], cfg) -> list[Alert]:

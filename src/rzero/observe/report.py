@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rzero.core.records import STAGES, CurriculumRow, IterationRecord, RunSummary, from_json
 from rzero.core.rundir import RunDir, atomic_write_text, read_jsonl
+from rzero.core.voting import band_bounds
 
 BAND_COLOUR = "#d9ead3"
 RARE_WORKED = 0.1  # a level's skill from fewer worked answers than this share is drawn hollow
@@ -95,8 +96,10 @@ def _plot_pseudo_labels(plt, run):
 
 def _plot_p_hat(plt, run):
     fig, ax = _figure(plt, "p_hat of the question pool per iteration (band shaded)", "p_hat", "questions")
-    delta = run["summary"].config["curriculum"]["band_delta"]
-    ax.axvspan(0.5 - delta, 0.5 + delta, color=BAND_COLOUR, label=f"band |p_hat - 1/2| <= {delta}")
+    section = run["summary"].config["curriculum"]
+    delta = section["band_delta"]
+    low, high = band_bounds(delta, section.get("band_low"), section.get("band_high"))
+    ax.axvspan(low, high, color=BAND_COLOUR, label=f"band {low:g} <= p_hat <= {high:g}")
     bins = [i / 10 - 0.05 for i in range(12)]
     for k, rows in run["pools"].items():
         ax.hist([r.p_hat for r in rows], bins=bins, histtype="step", linewidth=1.5, label=f"iteration {k}")

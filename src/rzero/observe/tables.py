@@ -81,6 +81,14 @@ def print_figures(metrics: EvaluateMetrics) -> None:
     show(*tables)
 
 
+def kept_cell(cur) -> str:
+    """`kept/labelled` of a curriculum, with the pool questions dropped as held-out ones when any were."""
+    if cur is None:
+        return "-"
+    dropped = f" (-{cur.heldout_dropped} held-out)" if cur.heldout_dropped else ""
+    return f"{cur.kept}/{cur.labelled}{dropped}"
+
+
 def print_results(summary: RunSummary) -> None:
     """The per-iteration results table of a run."""
     table = Table(title="R-Zero: Solver per iteration (held-out accuracy uses exact answers, evaluation only)")
@@ -108,7 +116,7 @@ def print_results(summary: RunSummary) -> None:
             fmt(ev.greedy_accuracy),
             fmt(ev.pseudo_label_accuracy),
             fmt(ev.accuracy_on_own_curriculum),
-            f"{cur.kept}/{cur.labelled}" if cur else "-",
+            kept_cell(cur),
             fmt(cur.mean_p_hat if cur else None),
             fmt(cur.mean_difficulty if cur else None, ".2f"),
             fmt(ch.reward if ch else None),

@@ -1,10 +1,10 @@
 """`rzero run --dry-run`: the plan of a run, before anything is loaded or written.
 
 Per iteration: the stages in order, what each generates (sequences and at most how many new
-tokens), how many optimizer steps it takes, on which device; and rough memory needs from the model's
-config.json. The token figures are upper bounds (every sequence at max_new_tokens); memory is the
-usual count for full fine-tuning with AdamW: weights, gradients and two optimizer moments in fp32
-(bf16 weights on GPU), plus the frozen reference model for the KL term.
+tokens), how many GRPO steps and optimizer updates it takes, on which device; and rough memory needs from
+the model's config.json. The token figures are upper bounds (every sequence at max_new_tokens); memory
+is `rzero.plan.memory`'s one count (18 bytes per parameter in bf16 mixed precision, 20 in fp32 on CPU,
+before activations), and on GPUs each phase's per-GPU estimate with the KV cache each vLLM share leaves.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from rzero.config.accelerate import read_accelerate
 from rzero.config.devices import engine_devices, stage_devices
 from rzero.config.schema import RunConfig
-from rzero.plan.memory import decoder_shape, estimate, weights_fit_engines
+from rzero.plan.memory import USEFUL_CONCURRENT_SEQUENCES, decoder_shape, estimate, state_bytes
 
 
 def parameter_count(model_dir: Path) -> int | None:
@@ -57,6 +57,10 @@ def describe_accelerate(path: str) -> str:
     return f"data parallel across {where}: a full copy of the weights and optimizer on each ({kind}){precision}"
 
 
+def _updates(n: int) -> str:
+    return f"{n} optimizer update{'s' if n != 1 else ''}"
+
+
 def _gib(n_bytes: float) -> str:
     return f"{n_bytes / 2**30:.2f} GiB" if n_bytes >= 2**28 else f"{n_bytes / 2**20:.0f} MiB"
 
@@ -71,13 +75,12 @@ def describe(cfg: RunConfig, model_dir: Path) -> list[str]:
     suites = f"benchmarks {ev.benchmarks}" + (f" (<= {ev.problems} problems each)" if ev.problems else "")
     heldout = " + ".join(filter(None, [held, suites if ev.benchmarks else ""])) or "nothing (set eval.benchmarks)"
     lines = [f"model {model_dir} on {device}; {cfg.iterations} iterations; domain {cfg.domain}; seed {cfg.seed}"]
-    params = parameter_count(model_dir)
-    if params:
-        weight_bytes = 2 if device != "cpu" else 4
-        train = params * (weight_bytes + 4 + 8) + params * weight_bytes  # weights, grads, Adam; + reference
+    shape, _ = decoder_shape(model_dir)
+    if shape:
+        params, weight_bytes = shape.parameters, 2 if device != "cpu" else 4
+        kl = cfg.solver.kl_coef > 0 or cfg.challenger.kl_coef > 0
+        train = state_bytes(shape, cfg.model.lora_rank, kl, fp32=device == "cpu")
         adapters = lora_parameter_count(model_dir, cfg.model.lora_rank)
-        if adapters:  # frozen weights (PEFT's reference = adapters off) + fp32 adapters, grads, Adam
-            train = params * weight_bytes + adapters * 16
         lines.append(
             f"parameters {_count(params)}; inference {_gib(params * weight_bytes)}; GRPO training about "
             f"{_gib(train)} before activations"
@@ -86,20 +89,27 @@ def describe(cfg: RunConfig, model_dir: Path) -> list[str]:
         )
     ch_rollouts = ch.prompts_per_step * ch.rollouts_per_prompt
     so_sequences = so.grpo_steps * so.questions_per_step * so.rollouts_per_question
+    ch_updates = (ch.grpo_steps if ch.train else 0) * ch.updates_per_step
     lines += [
         f"iteration 0  evaluate   greedy on {heldout}, <= {ev.max_new_tokens} new tokens each",
         "each iteration k = 1..K:",
         f"  challenger GRPO {ch.grpo_steps if ch.train else 0} steps x {ch_rollouts} questions "
-        f"(<= {ch.max_new_tokens} tokens); each distinct question voted {m}x by the frozen "
+        f"(<= {ch.max_new_tokens} tokens), {_updates(ch.updates_per_step)} per step ({ch_updates} in all); "
+        f"each distinct question voted {m}x by the frozen "
         f"Solver (T={cfg.voting.temperature}): <= {ch.grpo_steps * ch_rollouts * m if ch.train else 0} Solver "
         f"sequences, <= {ch.grpo_steps * ch_rollouts * m * so.max_new_tokens if ch.train else 0:,} tokens",
         f"  curriculum {cur.pool_questions} Challenger samples, then {m} votes per distinct "
         f"question: <= {cur.pool_questions * m} Solver sequences, "
-        f"<= {cur.pool_questions * m * so.max_new_tokens:,} tokens; band |p_hat - 1/2| <= "
-        f"{cur.band_delta}" + ("" if cur.band_filter else " (filter off)"),
+        f"<= {cur.pool_questions * m * so.max_new_tokens:,} tokens; band {cur.band[0]:g} <= p_hat <= "
+        f"{cur.band[1]:g}" + ("" if cur.band_filter else " (filter off)"),
         f"  solver     GRPO {so.grpo_steps} steps x {so.questions_per_step} questions x "
         f"{so.rollouts_per_question} rollouts = {so_sequences} sequences, "
-        f"<= {so_sequences * so.max_new_tokens:,} tokens",
+        f"<= {so_sequences * so.max_new_tokens:,} tokens; {_updates(so.updates_per_step)} per step "
+        f"({so.grpo_steps * so.updates_per_step} in all)",
+        f"  GRPO loss  {cfg.grpo.loss_type}, clip ratio [1 - {cfg.grpo.clip_ratio_low:g}, 1 + "
+        f"{cfg.grpo.clip_ratio_high:g}], dual-clip "
+        + (f"{cfg.grpo.dual_clip_ratio:g}" if cfg.grpo.dual_clip_ratio else "off")
+        + f", AdamW weight decay {cfg.grpo.weight_decay:g}",
         f"  evaluate   greedy on {heldout}"
         + (f", plus {ev.votes_per_question} samples each (mean@k, maj@k)" if ev.votes_per_question else ""),
     ]
@@ -125,12 +135,13 @@ def memory_lines(cfg: RunConfig, model_dir: Path) -> list[str]:
         return [f"memory per GPU: not estimated, {source}"]
     gpu = cfg.launch.gpu_memory_gib
     lines = [
-        f"memory per GPU of {gpu:g} GiB (launch.gpu_memory_gib), from {source}; upper bounds, "
-        "every sequence at its max_new_tokens (rzero/plan/memory.py says what is counted):"
+        f"memory per GPU of {gpu:g} GiB (launch.gpu_memory_gib: usable, as the driver reports it), from {source}; "
+        "upper bounds, every sequence at its max_new_tokens (rzero/plan/memory.py says what is counted); "
+        f"each vLLM share's KV cache must hold {USEFUL_CONCURRENT_SEQUENCES} max-length sequences at once:"
     ]
-    lines += [phase.line(gpu) for phase in estimate(cfg, shape)]
-    problem = weights_fit_engines(cfg, shape)
-    return lines + ([f"  {problem}"] if problem else [])
+    for phase in estimate(cfg, shape):
+        lines += phase.lines(gpu)
+    return lines
 
 
 def _devices(cfg: RunConfig) -> list[str]:

@@ -8,6 +8,7 @@ from functools import partial
 from pathlib import Path
 
 from rzero.config.accelerate import PLACEHOLDER_ADDRESS, read_accelerate
+from rzero.config.load import SHIPPED
 from rzero.config.schema import ConfigError, RunConfig
 from rzero.core.domains import load_problems
 from rzero.core.evalsets import hub_offline, missing_benchmark_file
@@ -94,18 +95,27 @@ def check_device(cfg: RunConfig) -> str:
     for name, devices in lists.items():
         if devices and devices != "cpu" and max(int(d) for d in devices.split(",")) >= count:
             raise ConfigError(f"{name}={devices}: this machine has {count} GPUs (0..{count - 1})")
-    return f"{cfg.model.device}: {count} GPU{'s' if count > 1 else ''}"
+    if not cuda:
+        return f"{cfg.model.device}: 1 device"
+    usable = min(torch.cuda.get_device_properties(i).total_memory for i in range(count)) / 2**30
+    if usable < cfg.launch.gpu_memory_gib:
+        raise ConfigError(
+            f"launch.gpu_memory_gib={cfg.launch.gpu_memory_gib:g} but the smallest GPU here reports {usable:.1f} GiB: "
+            f"set launch.gpu_memory_gib={usable:.1f} and check --dry-run's memory lines against it"
+        )
+    return f"{cfg.model.device}: {count} GPU{'s' if count > 1 else ''}, {usable:.1f} GiB usable each"
 
 
 def check_files(cfg: RunConfig) -> str:
     """The accelerate config, benchmark, probe and held-out files exist (the held-out file parses)."""
     if cfg.launch.accelerate_config and not Path(cfg.launch.accelerate_config).is_file():
-        raise ConfigError(f"launch.accelerate_config {cfg.launch.accelerate_config} does not exist")
+        shipped = ", ".join(sorted(p.stem for p in (SHIPPED / "accelerate").glob("*.yaml")))
+        raise ConfigError(
+            f"launch.accelerate_config {cfg.launch.accelerate_config} does not exist (shipped, by name: {shipped})"
+        )
     missing = missing_benchmark_file(cfg.eval.benchmarks, cfg.eval.data_dir)
     if missing:
-        raise ConfigError(
-            f"eval.benchmarks: {missing} (set eval.data_dir to the folder that holds <benchmark>/test.jsonl)"
-        )
+        raise ConfigError(f"eval.benchmarks: {missing}")
     if cfg.eval.probe_file and not Path(cfg.eval.probe_file).is_file():
         raise ConfigError(f"eval.probe_file {cfg.eval.probe_file} does not exist (a JSONL of question and answer)")
     if cfg.eval.heldout_file:

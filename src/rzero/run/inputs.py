@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 from rzero.config.schema import RunConfig
-from rzero.core.domains import Domain, get_domain, with_chat_template
+from rzero.core.domains import Domain, get_domain, load_problems, question_key, with_chat_template
 from rzero.core.records import ChallengerMetrics, CurriculumRow, from_json
 from rzero.core.rundir import RunDir, read_jsonl
 
@@ -52,3 +52,19 @@ def read_curriculum(run: RunDir, k: int) -> list[CurriculumRow]:
 def build_domain(cfg: RunConfig) -> Domain:
     """The run's domain, its prompts rendered with the base model's chat template where it has one."""
     return with_chat_template(get_domain(cfg.domain), base_model(cfg), cfg.model.chat_template)
+
+
+def heldout_keys(cfg: RunConfig, domain: Domain) -> frozenset[str]:
+    """The `question_key`s of every question the run is scored on: the held-out set (eval.heldout_file,
+    else the domain's own) and, when eval.benchmarks is set, every question of those benchmarks (all
+    rows, not only the eval.problems evaluated). The curriculum stage drops pool questions with these
+    keys before voting, so that the Solver never trains on a question it is then tested on."""
+    from rzero.core.evalsets import benchmark_names, load_benchmark
+
+    try:
+        problems = load_problems(cfg.eval.heldout_file) if cfg.eval.heldout_file else domain.heldout()
+    except NotImplementedError:  # the math domain has no held-out set of its own
+        problems = []
+    for name in benchmark_names(cfg.eval.benchmarks):
+        problems = [*problems, *load_benchmark(name, cfg.eval.data_dir)[0]]
+    return frozenset(question_key(p.question) for p in problems)

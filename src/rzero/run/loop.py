@@ -41,7 +41,8 @@ def iteration_line(entry: IterationRecord, elapsed: float) -> str:
     if cur:
         parts += [
             f"pseudo-label acc {_fmt(cur.pseudo_label_accuracy)}",
-            f"curriculum {cur.kept}/{cur.labelled} kept",
+            f"curriculum {cur.kept}/{cur.labelled} kept"
+            + (f" ({cur.heldout_dropped} held-out dropped)" if cur.heldout_dropped else ""),
             f"mean p_hat {_fmt(cur.mean_p_hat)}",
             f"mean difficulty {_fmt(cur.mean_difficulty)}",
         ]
@@ -80,14 +81,14 @@ def _check_resume(run: RunDir, cfg: RunConfig, resume: bool) -> None:
         )
 
 
-def phase_warnings(entry: IterationRecord, band_delta: float) -> list[str]:
+def phase_warnings(entry: IterationRecord, band: tuple[float, float]) -> list[str]:
     """Degenerate phases of a finished iteration, in words: they do not stop the run."""
     ch, cur, so = entry.challenger, entry.curriculum, entry.solver
     found = []
     if ch and ch.trained and ch.well_formed == 0:
         found.append("the Challenger posed no well-formed question during training: every reward was 0")
     if cur and not cur.kept:
-        found.append(f"empty curriculum, Solver not trained: {curriculum_stage.empty_reason(cur, band_delta)}")
+        found.append(f"empty curriculum, Solver not trained: {curriculum_stage.empty_reason(cur, band)}")
     if so and so.trained and so.answered_fraction == 0:
         found.append(
             f"the Solver extracted no answer in any of {so.rollouts} rollouts: every reward was 0, "
@@ -175,7 +176,7 @@ def _iterations(cfg: RunConfig, run_dir: RunDir, log) -> RunSummary:
             iteration=k, evaluate=evaluate, challenger=challenger, curriculum=curriculum, solver=solver
         )
         summary.iterations.append(entry)
-        entry.warnings = phase_warnings(entry, cfg.curriculum.band_delta)
+        entry.warnings = phase_warnings(entry, cfg.curriculum.band)
         entry.alerts = drift.check(summary.iterations, cfg.monitor)
         atomic_write_json(run_dir.summary_path, summary.model_dump())
         log(iteration_line(entry, time.time() - started))
@@ -183,8 +184,9 @@ def _iterations(cfg: RunConfig, run_dir: RunDir, log) -> RunSummary:
             log(f"warning: iteration {k}: {warning}")
         for alert in entry.alerts:
             log(f"warning: iteration {k}: {alert.trigger}: {alert.message}")
-        if entry.alerts and cfg.monitor.early_stop:
-            summary.stopped_early = {"iteration": k, "triggers": [a.trigger for a in entry.alerts]}
+        stops = drift.stopping(entry.alerts)  # label-free triggers only: never the held-out accuracy
+        if stops and cfg.monitor.early_stop:
+            summary.stopped_early = {"iteration": k, "triggers": [a.trigger for a in stops]}
             log(f"monitor.early_stop: stopping after iteration {k}")
             break
     sink.close()

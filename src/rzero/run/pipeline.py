@@ -31,7 +31,7 @@ from rzero.engines import ranks
 from rzero.engines.generators import frozen_solver, stage_generator
 from rzero.engines.remote import SOLVER_URL_ENV, TRL_VLLM_URL_ENV
 from rzero.observe.probe import load_probe, probe_figures
-from rzero.run.inputs import challenger_after, read_curriculum, solver_after, solver_before
+from rzero.run.inputs import challenger_after, heldout_keys, read_curriculum, solver_after, solver_before
 from rzero.run.servers import stage_servers
 from rzero.stages import challenger as challenger_stage
 from rzero.stages import curriculum as curriculum_stage
@@ -57,6 +57,7 @@ def run_challenger(
             cfg.seed + k,
             cfg.model,
             vllm_server_url=urls.get(TRL_VLLM_URL_ENV, ""),
+            loss=cfg.grpo,
         )
     if ranks.is_main():  # every rank's questions: `records` holds them all
         write_jsonl(folder / "questions.jsonl", records)
@@ -77,6 +78,7 @@ def run_curriculum(
             cfg.voting,
             cfg.challenger.max_new_tokens,
             cfg.solver.max_new_tokens,
+            heldout=heldout_keys(cfg, domain),  # never train on a question the run is scored on
         )
         write_jsonl(folder / "pool.jsonl", [r.model_dump() for r in rows])
         write_jsonl(folder / "curriculum.jsonl", [r.model_dump() for r in kept])
@@ -87,7 +89,7 @@ def run_curriculum(
                 domain,
                 [q for q, _ in pairs],
                 cfg.voting,
-                cfg.curriculum.band_delta,
+                cfg.curriculum.band,
                 cfg.solver.max_new_tokens,
             )
             for name, value in probe_figures(probe_rows, [a for _, a in pairs], domain.equivalent).items():
@@ -118,6 +120,7 @@ def run_solver(
         cfg.seed + k,
         cfg.model,
         vllm_server_url=urls.get(TRL_VLLM_URL_ENV, ""),
+        loss=cfg.grpo,
     )
     if ranks.is_main():  # every rank's rollouts: `records` holds them all
         write_jsonl(folder / "rollouts.jsonl", records)
@@ -189,5 +192,5 @@ def run_stage(cfg: RunConfig, run: RunDir, domain: Domain, k: int, name: str) ->
     metrics.seconds = round(time.time() - started, 1)
     if ranks.is_main():
         run.mark_done(k, name, metrics.model_dump())
-    ranks.barrier()  # the stage is done for every rank once its marker exists
+    ranks.finish()  # the stage is done for every rank once its marker exists; the group closes
     return metrics

@@ -120,18 +120,20 @@ def train_challenger(
     seed: int,
     model=None,
     vllm_server_url: str = "",
+    loss=None,
 ) -> tuple[list[dict], ChallengerMetrics]:
     """GRPO on the Challenger in `model_dir`; saves the trained model to out_dir/model.
 
     Returns the per-question records (one per rollout of every rank, for questions.jsonl) and the stage
     metrics over all of them.
-    `vllm_server_url`: the `trl vllm-serve` of this phase (model.vllm_mode=server), else "".
+    `vllm_server_url`: the `trl vllm-serve` of this phase (model.vllm_mode=server), else "". `loss`: the
+    run's `GRPOLossConfig` (default: the reference's loss).
     """
     from rzero.engines.grpo import phase_for, prompt_dataset, train_phase
 
     started = time.time()
     reward = ChallengerRewardFunction(domain, solver, cfg, voting, solver_max_new_tokens)
-    phase = phase_for(cfg, cfg.prompts_per_step, cfg.rollouts_per_prompt, seed, model, vllm_server_url)
+    phase = phase_for(cfg, cfg.prompts_per_step, cfg.rollouts_per_prompt, seed, model, vllm_server_url, loss)
     prompts = [domain.challenger_prompt()] * (cfg.grpo_steps * cfg.prompts_per_step)
     shown = ("reward", "challenger/uncertainty", "challenger/repetition", "challenger/well_formed", "kl")
     train_phase(model_dir, prompt_dataset(prompts), [reward], phase, out_dir, "challenger GRPO", shown)

@@ -1,9 +1,11 @@
 """Stage: build the Solver's curriculum from the trained Challenger's questions.
 
-The Challenger samples a pool of N questions; malformed and exact-duplicate questions are dropped;
-the pre-update Solver answers each m times; the majority vote gives the pseudo-label and p_hat; the
-questions in the informative band |p_hat - 1/2| <= delta are kept. Where the domain has an oracle,
-each row also carries the true answer, for diagnostics only: `solver_rows` strips it before
+The Challenger samples a pool of N questions; malformed and exact-duplicate questions are dropped,
+and so are questions equal to a held-out one (same text but for case and whitespace: the run is scored
+on those, so it must never train on them); the pre-update Solver answers each m times; the majority
+vote gives the pseudo-label and p_hat; the questions in the informative band |p_hat - 1/2| <= delta
+(or band_low <= p_hat <= band_high, the reference's asymmetric form) are kept. Where the domain has an
+oracle, each row also carries the true answer, for diagnostics only: `solver_rows` strips it before
 anything reaches a reward.
 """
 
@@ -12,10 +14,10 @@ from __future__ import annotations
 import time
 
 from rzero.config.schema import CurriculumConfig, VotingConfig
-from rzero.core.domains import Domain
+from rzero.core.domains import Domain, question_key
 from rzero.core.records import CurriculumMetrics, CurriculumRow
 from rzero.core.sampling import Generator, Sampling
-from rzero.core.voting import in_band, solver_votes
+from rzero.core.voting import solver_votes, within_band
 
 
 def sample_questions(challenger: Generator, domain: Domain, cfg: CurriculumConfig, max_new_tokens: int) -> dict:
@@ -31,6 +33,13 @@ def sample_questions(challenger: Generator, domain: Domain, cfg: CurriculumConfi
         "malformed": len(completions) - len(well_formed),
         "duplicates": len(well_formed) - len(distinct),
     }
+
+
+def screen_heldout(questions: list[str], heldout: frozenset[str]) -> tuple[list[str], int]:
+    """The questions whose `question_key` is not in `heldout` (the keys of every held-out and benchmark
+    question the run evaluates on), and how many were dropped."""
+    kept = [q for q in questions if question_key(q) not in heldout]
+    return kept, len(questions) - len(kept)
 
 
 def question_diversity(questions: list[str], tokenize) -> dict:
@@ -55,7 +64,7 @@ def label_questions(
     domain: Domain,
     questions: list[str],
     voting: VotingConfig,
-    band_delta: float,
+    band: tuple[float, float],
     max_new_tokens: int,
 ) -> list[CurriculumRow]:
     """One row per question: the Solver's m answers, pseudo-label, p_hat, group sizes, band membership,
@@ -73,7 +82,7 @@ def label_questions(
                 pseudo_label=vote.pseudo_label,
                 p_hat=vote.p_hat,
                 group_sizes=list(vote.group_sizes),
-                in_band=in_band(vote.p_hat, band_delta),
+                in_band=within_band(vote.p_hat, *band),
                 oracle_answer=truth,
                 pseudo_label_correct=None
                 if truth is None
@@ -89,7 +98,7 @@ def keep(rows: list[CurriculumRow], cfg: CurriculumConfig) -> list[CurriculumRow
     return [r for r in labelled if r.in_band] if cfg.band_filter else labelled
 
 
-def empty_reason(metrics: CurriculumMetrics, band_delta: float) -> str:
+def empty_reason(metrics: CurriculumMetrics, band: tuple[float, float]) -> str:
     """Why a curriculum came out empty, from the curriculum stage's metrics, in words a user can act on."""
     if metrics.sampled and metrics.malformed == metrics.sampled:
         return (
@@ -103,7 +112,8 @@ def empty_reason(metrics: CurriculumMetrics, band_delta: float) -> str:
             f"the Solver gave no extractable answer to any of {metrics.labelled} questions "
             "(check solver.max_new_tokens and the Solver prompt)"
         )
-    return f"no question had p_hat within {band_delta} of 1/2 (all too easy or too hard for the Solver)"
+    low, high = band
+    return f"no question had p_hat in [{low:g}, {high:g}] (all too easy or too hard for the Solver)"
 
 
 def solver_rows(curriculum: list[CurriculumRow], labels: str = "votes") -> list[dict]:
@@ -130,11 +140,14 @@ def build_curriculum(
     voting: VotingConfig,
     challenger_max_new_tokens: int,
     solver_max_new_tokens: int,
+    heldout: frozenset[str] = frozenset(),
 ) -> tuple[list[CurriculumRow], list[CurriculumRow], CurriculumMetrics]:
-    """Sample, label, filter. Returns (all labelled rows, the curriculum, metrics)."""
+    """Sample, screen out held-out questions (`heldout`: their `question_key`s), label, filter.
+    Returns (all labelled rows, the curriculum, metrics)."""
     started = time.time()
     pool = sample_questions(challenger, domain, cfg, challenger_max_new_tokens)
-    rows = label_questions(solver, domain, pool["questions"], voting, cfg.band_delta, solver_max_new_tokens)
+    questions, dropped = screen_heldout(pool["questions"], heldout)
+    rows = label_questions(solver, domain, questions, voting, cfg.band, solver_max_new_tokens)
     curriculum = keep(rows, cfg)
     diversity = question_diversity(pool["questions"], domain.bleu_tokens)
     checked = [r.pseudo_label_correct for r in curriculum if r.pseudo_label_correct is not None]
@@ -145,12 +158,13 @@ def build_curriculum(
             sampled=pool["sampled"],
             malformed=pool["malformed"],
             duplicates=pool["duplicates"],
+            heldout_dropped=dropped,
             labelled=len(rows),
             unlabelled=sum(r.pseudo_label is None for r in rows),
             kept=len(curriculum),
             kept_fraction=len(curriculum) / len(rows) if rows else 0.0,
             mean_p_hat=_mean([r.p_hat for r in curriculum]),
-            distinct_fraction=len(rows) / pool["sampled"] if pool["sampled"] else 0.0,
+            distinct_fraction=len(pool["questions"]) / pool["sampled"] if pool["sampled"] else 0.0,
             mean_pairwise_bleu=diversity["mean_pairwise_bleu"],
             distinct_3gram_share=diversity["distinct_3gram_share"],
             pool_mean_difficulty=_mean([r.difficulty for r in rows if r.difficulty is not None]),

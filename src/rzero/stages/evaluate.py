@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rzero.core.domains import Domain, Problem, load_problems, shows_work
+from rzero.core.domains import Domain, Problem, load_problems
 from rzero.core.records import CurriculumRow, EvaluateMetrics, Figures, QuestionValidity
 from rzero.core.sampling import Generator, Sampling
 from rzero.core.voting import in_band, solver_votes
@@ -30,7 +30,7 @@ class ProblemResult:
     p_hat: float
     majority_correct: bool
     greedy_completion: str = ""  # the greedy text itself, for diagnostics (how the Solver answered)
-    greedy_worked: bool = False  # the greedy text works the problem out (`rzero.core.domains.shows_work`)
+    greedy_worked: bool = False  # the greedy text works the problem out (the domain's `shows_work`)
     sampled_worked: tuple[bool, ...] = ()  # the same for each sampled text
 
 
@@ -72,8 +72,10 @@ def score_problems(
                 p_hat=vote.p_hat if vote else 0.0,
                 majority_correct=bool(vote) and _correct(domain, vote.pseudo_label, problem.answer),
                 greedy_completion=g[0].text,
-                greedy_worked=shows_work(g[0].text),
-                sampled_worked=tuple(shows_work(text) for text in ballot.completions) if ballot else (),
+                greedy_worked=domain.shows_work(problem.question, g[0].text),
+                sampled_worked=tuple(domain.shows_work(problem.question, t) for t in ballot.completions)
+                if ballot
+                else (),
             )
         )
     return results

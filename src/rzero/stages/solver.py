@@ -76,9 +76,11 @@ def train_solver(
     seed: int,
     model=None,
     vllm_server_url: str = "",
+    loss=None,
 ) -> tuple[list[dict], SolverMetrics]:
     """GRPO on the Solver in `model_dir` over `rows` (question, pseudo_label); saves out_dir/model.
-    `vllm_server_url`: the `trl vllm-serve` of this phase (model.vllm_mode=server), else ""."""
+    `vllm_server_url`: the `trl vllm-serve` of this phase (model.vllm_mode=server), else "". `loss`: the
+    run's `GRPOLossConfig` (default: the reference's loss)."""
     from rzero.engines.grpo import phase_for, prompt_dataset, train_phase
 
     started = time.time()
@@ -86,7 +88,7 @@ def train_solver(
     if forbidden:
         raise ValueError(f"solver rows may hold only question and pseudo_label, found {sorted(forbidden)}")
     reward = SolverRewardFunction(domain, cfg)
-    phase = phase_for(cfg, cfg.questions_per_step, cfg.rollouts_per_question, seed, model, vllm_server_url)
+    phase = phase_for(cfg, cfg.questions_per_step, cfg.rollouts_per_question, seed, model, vllm_server_url, loss)
     dataset = None
     if rows and cfg.grpo_steps > 0:
         prompts, labels = training_prompts(rows, domain, cfg.grpo_steps * cfg.questions_per_step, seed)

@@ -39,11 +39,33 @@ def load_problems(path) -> list[Problem]:
     return problems
 
 
-def shows_work(completion: str) -> bool:
-    """Whether a Solver completion works the problem out: it writes at least one line before its
-    first `\\boxed` (or before its end, when it boxes nothing). A hasty answer is the box alone.
-    Habit-versus-skill diagnostics (issues 13 and 21) split accuracy by it; no reward reads it."""
-    return "\n" in completion.split("\\boxed", 1)[0]
+def lines_before_answer(completion: str) -> list[str]:
+    """The non-blank lines of a completion before its final `\\boxed` (all of it when it boxes
+    nothing), stripped: where a worked solution writes its steps."""
+    head = completion.rsplit("\\boxed", 1)[0]
+    return [line.strip() for line in head.split("\n") if line.strip()]
+
+
+def question_key(text: str) -> str:
+    """A question's text without case or whitespace: two questions with the same key are the same
+    question (the held-out screen of the curriculum compares keys)."""
+    return "".join(text.casefold().split())
+
+
+_DIGIT = re.compile(r"\d")
+
+
+def shows_equation(question: str, completion: str) -> bool:
+    """The conservative worked-solution test of domains without a step grammar (math, benchmarks):
+    some line before the final box is an equation with a number in it (text on both sides of an `=`,
+    a digit somewhere) that is not the question or a piece of it repeated. A bare newline, prose and
+    the box alone fail."""
+    asked = question_key(question)
+    for line in lines_before_answer(completion):
+        left, equals, right = line.partition("=")
+        if equals and left.strip() and right.strip() and _DIGIT.search(line) and question_key(line) not in asked:
+            return True
+    return False
 
 
 def last_boxed(text: str) -> str | None:
@@ -116,6 +138,13 @@ class Domain(Protocol):
 
     def heldout(self) -> list[Problem]:
         """The fixed held-out benchmark of the domain."""
+        ...
+
+    def shows_work(self, question: str, completion: str) -> bool:
+        """Whether a Solver completion works `question` out before its final answer (a line that is a
+        step of this problem's solution in the domain's surface form), rather than answering hastily
+        with the box alone. Habit-versus-skill diagnostics (issues 13, 21, 30) split accuracy by it;
+        no reward reads it."""
         ...
 
 

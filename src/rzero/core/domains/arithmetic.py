@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from rzero.core.domains import Problem, last_boxed
+from rzero.core.domains import Problem, last_boxed, lines_before_answer
 
 OPERATORS = ("+", "-", "*")
 MAX_TERMS = 16  # longest question the grammar accepts
@@ -232,6 +232,51 @@ def parse_integer(text: str) -> int | None:
     return int(cleaned)
 
 
+def _signed_literal(text: str) -> bool:
+    body = text[1:] if text[:1] == "-" else text
+    return 0 < len(body) <= 30 and body.isascii() and body.isdigit()
+
+
+def step_operation(line: str) -> tuple[int, str, int] | None:
+    """The operation `(a, op, b)` of a scratchpad line that is one reduction step, or None.
+
+    A step is `a OP b=r`, optionally followed by `;` and the rewritten expression (`3*4=12;7+12-5`,
+    `3*4=12`): one operation of two literals on the left, a signed integer on the right, and a rest
+    that is a signed integer or an expression (its first value may be negative). Spaces are ignored.
+    Model text is only parsed (`parse_expression`), never evaluated; whether r is right is not asked."""
+    text = line.replace(" ", "")
+    step, _, rest = text.partition(";")
+    left, equals, right = step.partition("=")
+    if not equals or not _signed_literal(right):
+        return None
+    try:
+        operands, ops = parse_expression(left)
+        if rest and not _signed_literal(rest):
+            parse_expression(rest[1:] if rest[:1] == "-" else rest)
+    except ParseError:
+        return None
+    return (operands[0], ops[0], operands[1]) if len(ops) == 1 else None
+
+
+def shows_reduction(question: str, completion: str) -> bool:
+    """Whether a completion works `question` out: some line before its final box is a reduction step
+    (`step_operation`) of this problem, an operation whose two operands are both literals of the
+    question (every worked solution starts with one; neither order nor adjacency is asked, so a
+    Solver that reduces in the wrong order or miscopies a neighbour still works, and its wrong answer
+    counts against its skill, not its habit). A bare newline, prose, an opener line such as `Work:`,
+    the question repeated, or a step of some other problem do not count. For a one-operation
+    question its only step is the question with its value."""
+    try:
+        literals = set(parse_expression(question)[0])
+    except ParseError:
+        return False
+    for line in lines_before_answer(completion):
+        step = step_operation(line)
+        if step is not None and step[0] in literals and step[2] in literals:
+            return True
+    return False
+
+
 # ---------------------------------------------------------------------------------------------
 # The Domain
 # ---------------------------------------------------------------------------------------------
@@ -330,6 +375,9 @@ class ArithmeticDomain:
 
     def heldout(self) -> list[Problem]:
         return list(_load_heldout())
+
+    def shows_work(self, question: str, completion: str) -> bool:
+        return shows_reduction(question, completion)
 
     # Documents of the pretraining corpus: one model learns both roles from them.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 
-from rzero.core.domains import last_boxed
+from rzero.core.domains import last_boxed, shows_equation
 
 LETTERS = string.ascii_uppercase[:10]  # MMLU-Pro and SuperGPQA have up to 10 options, A..J
 
@@ -56,6 +56,9 @@ class MultipleChoice:
     def equivalent(self, a: str, b: str) -> bool:
         return a.strip().upper() == b.strip().upper()
 
+    def shows_work(self, question: str, completion: str) -> bool:
+        return shows_equation(question, completion)
+
 
 def normalize_exact(answer: str) -> str:
     """Lower case, `\\text{}` unwrapped, outer quotes/brackets and final period removed, spaces collapsed."""
@@ -86,3 +89,6 @@ class ExactMatch:
 
     def equivalent(self, a: str, b: str) -> bool:
         return normalize_exact(a) == normalize_exact(b)
+
+    def shows_work(self, question: str, completion: str) -> bool:
+        return shows_equation(question, completion)

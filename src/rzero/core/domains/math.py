@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-from rzero.core.domains import last_boxed
+from rzero.core.domains import last_boxed, shows_equation
 from rzero.core.verify import VerifyPool, shared_pool
 
 Fallback = Literal["hash", "answer_is", "a_colon"]
@@ -130,3 +130,7 @@ class MathDomain:
 
     def heldout(self) -> list:
         raise NotImplementedError("the math domain evaluates JSONL benchmarks: set eval.benchmarks")
+
+    def shows_work(self, question: str, completion: str) -> bool:
+        """No step grammar for free-form math: the conservative equation test (`shows_equation`)."""
+        return shows_equation(question, completion)
