@@ -328,13 +328,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def exit_with(code: int) -> None:
-    """End `python -m rzero.cli` with `code`. After Ctrl-C (130) it exits by itself, at-exit handlers
-    run first: CPython 3.11 marks a KeyboardInterrupt that lands in exec'd code (a dataclass being
-    built while a module imports, say) as unhandled even once it is caught, and a module run with -m
-    then dies by SIGINT whatever code it returns (exit -2, seen in CI), hiding the 130 and the clean stop."""
-    if code == 130:
+    """End `python -m rzero.cli` with `code`. After Ctrl-C (130), and in every rank of a multi-process
+    launch (WORLD_SIZE > 1), it exits by itself once the at-exit handlers have run, skipping the
+    interpreter's teardown of native threads:
+    - CPython 3.11 marks a KeyboardInterrupt that lands in exec'd code (a dataclass being built while a
+      module imports, say) as unhandled even once it is caught, and a module run with -m then dies by
+      SIGINT whatever code it returns (exit -2, seen in CI), hiding the 130 and the clean stop;
+    - a rank whose stage had finished and written DONE was seen to abort in that teardown ("terminate
+      called without an active exception", exit -6: a native thread of torch's distributed or
+      DeepSpeed's stack destroyed while joinable), under DDP and ZeRO-3 alike, failing the launch."""
+    import os
+
+    if code == 130 or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         import atexit
-        import os
 
         atexit._run_exitfuncs()
         sys.stdout.flush()
