@@ -249,3 +249,13 @@ def test_every_worked_solution_shows_work_and_the_box_alone_does_not(level, seed
     assert domain.shows_work(question, worked_solution(question))
     assert domain.shows_work(question, worked_solution(question, style="running"))
     assert not domain.shows_work(question, f"{question}\n\\boxed{{{answer}}}")
+
+
+def test_a_reduction_step_may_rewrite_to_long_partial_results():
+    """Operands are at most 3 digits, partial results are not: `99*99=9801;9801*99+1` is the first step of
+    `99*99*99+1` and works the problem out."""
+    from rzero.core.domains.arithmetic import shows_reduction, step_operation
+
+    assert step_operation("99*99=9801;9801*99+1") == (99, "*", 99)
+    assert shows_reduction("99*99*99+1", "99*99=9801;9801*99+1\n9801*99=970299;970299+1\n\\boxed{970300}")
+    assert step_operation("3*4=12;x") is None and step_operation("3*4=12;12+") is None

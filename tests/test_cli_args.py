@@ -260,3 +260,31 @@ def test_a_shipped_accelerate_config_by_its_clone_path_works_from_anywhere(tmp_p
     assert mine.launch.accelerate_config == "accelerate/multinode-zero3.yaml"  # a file of the user's wins
     missing = load_config(None, ["launch.accelerate_config=configs/accelerate/nope.yaml"])
     assert missing.launch.accelerate_config == "configs/accelerate/nope.yaml"  # preflight names it missing
+
+
+def test_a_shipped_accelerate_config_by_name_in_a_users_config_file(tmp_path, monkeypatch):
+    """In a user's config file a bare shipped name resolves too; a missing absolute path is never swapped
+    for a shipped file of the same name (preflight names it), and a file beside the config wins."""
+    from rzero.config.load import SHIPPED, load_config
+
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("launch:\n  accelerate_config: multinode-zero3\n")
+    assert load_config(mine).launch.accelerate_config == str(SHIPPED / "accelerate" / "multinode-zero3.yaml")
+    gone = "/cluster/nowhere/accelerate/8gpu-zero3.yaml"
+    mine.write_text(f"launch:\n  accelerate_config: {gone}\n")
+    assert load_config(mine).launch.accelerate_config == gone
+    assert load_config(None, [f"launch.accelerate_config={gone}"]).launch.accelerate_config == gone
+    (tmp_path / "accelerate").mkdir()
+    (tmp_path / "accelerate" / "8gpu-zero3.yaml").write_text("num_processes: 8\n")
+    mine.write_text("launch:\n  accelerate_config: accelerate/8gpu-zero3.yaml\n")
+    assert load_config(mine).launch.accelerate_config == str(tmp_path / "accelerate" / "8gpu-zero3.yaml")
+    mine.write_text("launch:\n  accelerate_config: accelerate/nope.yaml\n")
+    assert load_config(mine).launch.accelerate_config == str(tmp_path / "accelerate" / "nope.yaml")
+
+
+def test_data_fetch_takes_names_on_both_sides_of_a_flag(monkeypatch):
+    from rzero.cli import build_parser, parse_command_line
+
+    args = parse_command_line(build_parser(), ["data", "fetch", "gsm8k", "--force", "aime24"])
+    assert args.names == ["gsm8k", "aime24"] and args.force

@@ -36,3 +36,16 @@ def test_one_round_is_rewarded_once_and_makes_two_updates(tiny_model_dir, tmp_pa
     clipped = [row["clip_ratio/region_mean"] for row in steps]
     assert all(clipped[i] == 0.0 for i in (0, 2, 4)) and any(clipped[i] > 0.0 for i in (1, 3, 5))
     assert all("num_tokens" in steps[i] for i in (0, 2, 4)) and not any("num_tokens" in steps[i] for i in (1, 3, 5))
+
+
+def test_full_fine_tuning_on_a_gpu_outside_deepspeed_trains_fp32_weights():
+    """A bf16 checkpoint loads in bf16; AdamW on bf16 weights loses lr-1e-6 updates. Full fine-tuning on a GPU
+    without DeepSpeed therefore trains an fp32 copy; DeepSpeed (its own fp32 master weights), LoRA (fp32
+    adapters) and the CPU (fp32 already) keep the checkpoint's dtype."""
+    from rzero.engines.grpo import fp32_master_weights
+
+    gpu = GRPOPhase(1, 4, 2, 1e-6, 0.0, 1.0, 1.0, 8, device="cuda")
+    assert fp32_master_weights(gpu, {}) and fp32_master_weights(gpu, {"ACCELERATE_USE_DEEPSPEED": "false"})
+    assert not fp32_master_weights(gpu, {"ACCELERATE_USE_DEEPSPEED": "true"})
+    assert not fp32_master_weights(GRPOPhase(1, 4, 2, 1e-6, 0.0, 1.0, 1.0, 8, device="cuda", lora_rank=8), {})
+    assert not fp32_master_weights(GRPOPhase(1, 4, 2, 1e-6, 0.0, 1.0, 1.0, 8), {})

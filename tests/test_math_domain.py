@@ -221,6 +221,11 @@ def test_math_verify_log_lines_are_capped(caplog):
         ("Solve 2x+3=7 for x.\n\\boxed{2}", False),  # the question repeated
         ("2x+3=7\n\\boxed{2}", False),  # a piece of the question repeated
         ("x = y\n\\boxed{2}", False),  # no number on either side
+        ("We have 2x + 3 = 7.\n\\boxed{2}", False),  # the question restated after prose
+        ("Given: 2x+3=7\n\\boxed{2}", False),  # ... or after a label
+        ("The answer is x = 2.\n\\boxed{2}", False),  # the answer announced
+        ("x = 2\n\\boxed{2}", False),  # the boxed answer as an equation
+        ("Subtract 3: 2x = 4\nx = 2\n\\boxed{2}", True),  # a step after a label
     ],
 )
 def test_math_shows_work_is_a_conservative_equation_test(completion, worked):

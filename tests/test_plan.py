@@ -49,7 +49,7 @@ def test_every_shipped_config_validates_and_plans(capsys):
             assert code == 0 and "FAILED" not in out
         else:
             assert code == 2 and "FAILED   device: model.device=cuda but this machine has no such device" in out
-            assert "memory per GPU of 79.6 GiB" in out and "GiB per GPU on" in out and "DOES NOT FIT" not in out
+            assert "memory per GPU of 79.1 GiB" in out and "GiB per GPU on" in out and "DOES NOT FIT" not in out
             assert "concurrent sequences of 4,608 tokens: fits (>= 16)" in out
     lora = load_config(DEFAULT_CONFIG.parent / "qwen3-4b-base-1gpu-lora.yaml")
     assert lora.model.lora_rank == 64 and lora.launch.mode == "subprocess"

@@ -123,7 +123,7 @@ def test_shipped_configs_by_name_from_any_folder(tmp_path, monkeypatch, capsys):
     for given in ("qwen3-4b-base", "configs/qwen3-4b-base.yaml"):
         assert main(["run", "--config", given, "--dry-run"]) == 2  # no GPU here: the device check fails
         out = capsys.readouterr().out
-        assert "memory per GPU of 79.6 GiB" in out and "FAILED   files: launch.accelerate_config" not in out
+        assert "memory per GPU of 79.1 GiB" in out and "FAILED   files: launch.accelerate_config" not in out
     assert main(["eval", "--config", "nope"]) == 2
     err = capsys.readouterr().err
     assert "config file nope does not exist (shipped configs, by name: default, qwen3-4b-base" in err
@@ -171,7 +171,7 @@ def test_the_shipped_multinode_config_needs_node_0s_address(tmp_path, capsys, no
 
 
 def test_gpu_memory_gib_is_checked_against_what_the_gpus_report(monkeypatch):
-    """The recipes are sized for 79.6 GiB (an "80 GB" H100 as the driver reports it); a GPU that reports
+    """The recipes are sized for 79.1 GiB (an "80 GB" H100 as torch sees it); a GPU that reports
     less, e.g. a 40 GB A100 or an 80 GB card with memory taken, fails preflight with the number to set."""
     import types
 
@@ -187,8 +187,8 @@ def test_gpu_memory_gib_is_checked_against_what_the_gpus_report(monkeypatch):
         )
 
     cfg = load_config("configs/qwen3-4b-base.yaml")
-    fake_gpus(81559 / 1024)  # an H100 80GB HBM3: 81559 MiB
-    assert check_device(cfg) == "cuda: 8 GPUs, 79.6 GiB usable each"
+    fake_gpus(85_029_158_912 / 2**30)  # an H100 80GB HBM3 as torch sees it (nvidia-smi: 81559 MiB)
+    assert check_device(cfg) == "cuda: 8 GPUs, 79.2 GiB usable each"
     fake_gpus(39.4)
-    with pytest.raises(ConfigError, match=r"launch.gpu_memory_gib=79.6 but the smallest GPU here reports 39.4 GiB"):
+    with pytest.raises(ConfigError, match=r"launch.gpu_memory_gib=79.1 but the smallest GPU here reports 39.4 GiB"):
         check_device(cfg)

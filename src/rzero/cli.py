@@ -301,12 +301,14 @@ def _quiet_libraries() -> None:
 
 
 def parse_command_line(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """The parsed command line, with overrides anywhere after the command: argparse takes the positional
-    `overrides` only as one run, so in `rzero run a=1 --dry-run b=2` it leaves `b=2` over. Those leftovers
-    join the overrides (in order) where the command takes overrides; anything else is an error as before."""
+    """The parsed command line, with a command's trailing list anywhere after the command: argparse takes
+    a positional list (`overrides` of run and config, `names` of data fetch) only as one run, so in
+    `rzero run a=1 --dry-run b=2` it leaves `b=2` over. Those leftovers join the list, in order; anything
+    else is an error as before."""
     args, extra = parser.parse_known_args(argv)
-    if extra and hasattr(args, "overrides") and not any(item.startswith("-") for item in extra):
-        args.overrides = [*args.overrides, *extra]
+    listed = next((name for name in ("overrides", "names") if isinstance(getattr(args, name, None), list)), None)
+    if extra and listed and not any(item.startswith("-") for item in extra):
+        setattr(args, listed, [*getattr(args, listed), *extra])
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args

@@ -32,6 +32,9 @@ def _paths_from(data: dict, folder: Path) -> None:
         if not isinstance(value, str) or not value or value == "embedded" or Path(value).expanduser().is_absolute():
             continue
         resolved = (folder / value).resolve()
+        if dotted == "launch.accelerate_config" and not resolved.is_file():
+            shipped = shipped_accelerate(value, folder)  # one rzero ships, by name; else the missing file
+            resolved = Path(shipped) if shipped != value else resolved
         if dotted != "model.path" or resolved.is_dir():
             data[section][name] = str(resolved)
 
@@ -74,26 +77,28 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raise ConfigError(f"config must be a mapping, got {data!r}")
     for override in overrides or []:
         _apply_override(data, override)
-    _shipped_accelerate(data)
+    launch = data.get("launch")
+    if isinstance(launch, dict) and isinstance(launch.get("accelerate_config"), str):  # set by an override
+        launch["accelerate_config"] = shipped_accelerate(launch["accelerate_config"], Path("."))
     return validated(data)
 
 
-def _shipped_accelerate(data: dict) -> None:
-    """A launch.accelerate_config that names no file but one of the accelerate configs rzero ships, by the
-    path a clone has (`configs/accelerate/multinode-zero3.yaml`), from the config folder
-    (`accelerate/multinode-zero3.yaml`) or by name (`multinode-zero3`): that shipped file, so that the same
-    words work in a file, as an override and outside a clone (an installed wheel has no configs/ beside you)."""
-    launch = data.get("launch")
-    value = launch.get("accelerate_config") if isinstance(launch, dict) else None
-    if not isinstance(value, str) or not value or Path(value).expanduser().is_file():
-        return
-    path = Path(value)
+def shipped_accelerate(value: str, folder: Path) -> str:
+    """A relative launch.accelerate_config that names no file from `folder` (the config file's, or the
+    working directory for an override) but one of the accelerate configs rzero ships, by the path a clone
+    has (`configs/accelerate/multinode-zero3.yaml`), from the config folder (`accelerate/multinode-zero3.yaml`)
+    or by name (`multinode-zero3`): that shipped file, so that the same words work in a file, as an
+    override and outside a clone (an installed wheel has no configs/ beside you). Anything else, an
+    absolute path included, is returned as it is (preflight names a missing file)."""
+    path = Path(value).expanduser()
+    if not value or path.is_absolute() or (folder / path).is_file():
+        return value
     if path.parent.name not in ("accelerate", "") or (path.parent.name == "" and "/" in value):
-        return
+        return value
     for candidate in (SHIPPED / "accelerate" / path.name, SHIPPED / "accelerate" / f"{path.name}.yaml"):
         if candidate.is_file():
-            launch["accelerate_config"] = str(candidate)
-            return
+            return str(candidate)
+    return value
 
 
 def validated(data: dict) -> RunConfig:

@@ -49,8 +49,9 @@ class ChallengerConfig(Section):
     prompts_per_step: int = Field(512, ge=1)
     """Challenger prompts per GRPO step (the reference: 512, so 2048 questions share one repetition penalty)."""
     updates_per_step: int = Field(4, ge=1)
-    """Optimizer updates per GRPO step, each on prompts_per_step / updates_per_step prompts (the paper's
-    table: 128 prompts per update, 4 updates; the reference code: 16 per update, 32 updates)."""
+    """Optimizer updates per GRPO step, each on 1/updates_per_step of the step's questions, drawn at random
+    from the round (TRL shuffles it before it splits). The paper's table: 128 prompts per update, 4 updates;
+    the reference code: 16 per update, 32 updates."""
     rollouts_per_prompt: int = Field(4, ge=1)
     """Questions generated per prompt, one GRPO group (the paper: 4)."""
     learning_rate: Real = Field(1e-6, ge=0)
@@ -75,7 +76,7 @@ class ChallengerConfig(Section):
     """e.g. "4,5,6,7": the frozen Solver as a vLLM server process on these GPUs; "cpu": the same server on
     CPU (needs vLLM's CPU build)."""
     sequences_per_micro_batch: int = Field(0, ge=0)
-    """Per process and forward pass; 0 = a process's whole share of the step."""
+    """Per process and forward pass; 0 = a process's whole share of one optimizer update."""
 
     @model_validator(mode="after")
     def _groups(self) -> ChallengerConfig:
@@ -131,8 +132,9 @@ class SolverConfig(Section):
     questions_per_step: int = Field(512, ge=1)
     """Curriculum questions per GRPO step (the reference: 512)."""
     updates_per_step: int = Field(4, ge=1)
-    """Optimizer updates per GRPO step, each on questions_per_step / updates_per_step questions (the paper's
-    table and the reference: 128 questions per update, 4 updates)."""
+    """Optimizer updates per GRPO step, each on 1/updates_per_step of the step's answers, drawn at random
+    from the round (TRL shuffles it before it splits). The paper's table and the reference: 128 questions
+    per update, 4 updates."""
     rollouts_per_question: int = Field(5, ge=2)
     """Answers per question, one GRPO group (the paper: 5); GRPO compares rollouts within a group."""
     learning_rate: Real = Field(1e-6, ge=0)
@@ -148,7 +150,7 @@ class SolverConfig(Section):
     reward_variant: Literal["binary", "reference"] = "binary"
     """binary: 1 when the answer matches the pseudo-label (the paper); reference: 0.9 x correct + 0.1 x format."""
     sequences_per_micro_batch: int = Field(0, ge=0)
-    """Per process and forward pass; 0 = a process's whole share of the step."""
+    """Per process and forward pass; 0 = a process's whole share of one optimizer update."""
 
     @model_validator(mode="after")
     def _groups(self) -> SolverConfig:
@@ -173,7 +175,8 @@ class GRPOLossConfig(Section):
     """How token losses are averaged (TRL's loss_type). grpo: each sequence's tokens, then over sequences: what
     the reference's "token-mean" computes, since it averages the tokens of each micro-batch and its Solver's
     micro-batches hold 1 sequence. bnpo: over each micro-batch's tokens. dapo: over every token of the
-    optimizer update (a true token mean). dr_grpo: divided by a constant (max_new_tokens)."""
+    optimizer update (about a true token mean: TRL divides by the round's tokens / updates). dr_grpo:
+    divided by a constant (max_new_tokens)."""
     clip_ratio_low: Real = Field(0.2, ge=0, lt=1)
     """PPO clip below: the ratio is clipped at 1 - this (TRL's epsilon; the reference: 0.2)."""
     clip_ratio_high: Real = Field(0.3, ge=0)

@@ -147,10 +147,11 @@ class LaunchConfig(Section):
     """CUDA_VISIBLE_DEVICES of stage processes (keep server GPUs free); "" = inherit."""
     server_host: str = "127.0.0.1"
     """Address the frozen Solver's server binds; 0.0.0.0 when ranks on other nodes call it."""
-    gpu_memory_gib: Real = Field(79.6, gt=0)
-    """One GPU's usable memory as the driver reports it (nvidia-smi's memory.total; torch.cuda.mem_get_info),
-    not its name plate: an "80 GB" H100 has 81559 MiB = 79.6 GiB. `--dry-run` sets each phase's per-GPU
-    estimate and each vLLM share against it."""
+    gpu_memory_gib: Real = Field(79.1, gt=0)
+    """One GPU's usable memory, as torch sees it (torch.cuda.get_device_properties(i).total_memory, of which
+    vLLM's shares are fractions), not its name plate: an "80 GB" H100 has 79.1 GiB there (nvidia-smi shows
+    81559 MiB = 79.6 GiB; CUDA keeps the difference). Preflight checks it against the GPUs present;
+    `--dry-run` sets each phase's per-GPU estimate and each vLLM share against it."""
     main_process_ip: str = ""
     """Node 0's address for the GRPO phases on several machines (`accelerate launch --main_process_ip`;
     the SLURM script sets it from the allocation); "" = the accelerate config's."""

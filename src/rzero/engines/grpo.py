@@ -4,15 +4,18 @@ Both roles train with GRPO on the prompts their domain renders (with the tokeniz
 model.chat_template=auto and the tokenizer has one; plain text otherwise): the dataset's `prompt` column
 is already the text the model sees. A GRPO step is one generation round, as in the reference code: the
 whole round (prompts x rollouts) is generated, scored by the reward function in one call (so the
-Challenger's repetition penalty sees every question of the round), and then split into
+Challenger's repetition penalty sees every question of the round), then shuffled (TRL) and split into
 `updates_per_step` optimizer updates (the reference's Solver: 512 prompts per round, 128 per update, 4
-updates). From the second update on, the policy has moved since the round was generated, so the PPO
-ratio differs from 1 and clipping acts. The loss (TRL's loss_type, clip ratios, dual-clip) comes from
-the run's `grpo` section. On CPU the trainer runs with `use_cpu=True`, fp32 and no gradient checkpointing.
+updates). Without DeepSpeed, full fine-tuning on a GPU trains an fp32 copy of the weights
+(`fp32_master_weights`) and saves them in the checkpoint's dtype. From the second update on, the policy
+has moved since the round was generated, so the PPO ratio differs from 1 and clipping acts. The loss
+(TRL's loss_type, clip ratios, dual-clip) comes from the run's `grpo` section. On CPU the trainer runs with
+`use_cpu=True`, fp32 and no gradient checkpointing.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +39,9 @@ class GRPOPhase:
     temperature: float
     top_p: float
     max_new_tokens: int
-    sequences_per_micro_batch: int = 0  # per process; 0 = the process's whole share of the round at once
+    sequences_per_micro_batch: int = 0  # per process; 0 = the process's whole share of one update at once
     seed: int = 0
-    updates_per_step: int = 1  # optimizer updates per round, each on prompts_per_step / updates_per_step prompts
+    updates_per_step: int = 1  # optimizer updates per round, each on a random 1/updates_per_step of its sequences
     loss_type: str = "grpo"
     clip_ratio_low: float = 0.2
     clip_ratio_high: float = 0.3
@@ -181,8 +184,6 @@ class Batches:
 def micro_batches(phase: GRPOPhase) -> Batches:
     """The split of `phase`'s rounds: one round is exactly prompts x rollouts sequences, generated at once,
     then `updates_per_step` updates of an equal share each, shared by all processes in micro-batches."""
-    import os
-
     processes = int(os.environ.get("WORLD_SIZE", "1"))
     updates = phase.updates_per_step
     round_size = phase.prompts_per_step * phase.rollouts_per_prompt
@@ -277,6 +278,15 @@ def build_trainer(
     return trainer
 
 
+def fp32_master_weights(phase: GRPOPhase, environ) -> bool:
+    """Whether the policy must be trained from an fp32 copy of its weights: full fine-tuning on a GPU outside
+    DeepSpeed. transformers loads a bf16 checkpoint (Qwen3) in bf16, and AdamW stepping bf16 weights loses
+    updates of lr 1e-6 below bf16's resolution; DeepSpeed keeps its own fp32 master weights (the memory
+    estimate counts those 12 bytes per parameter either way), and LoRA's adapters are fp32 already (PEFT)."""
+    deepspeed = str(environ.get("ACCELERATE_USE_DEEPSPEED", "false")).lower() in ("true", "1")
+    return phase.device != "cpu" and not phase.lora_rank and not deepspeed
+
+
 def train_phase(
     model_dir: Path,
     dataset: Dataset | None,
@@ -301,6 +311,9 @@ def train_phase(
     args = grpo_config(phase, out_dir / "trainer") if train else None  # before the weights load
     tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(model_dir)
+    saved_dtype, upcast = model.dtype, train and fp32_master_weights(phase, os.environ)
+    if upcast:
+        model = model.float()  # AdamW steps fp32 weights; bf16 autocast does the arithmetic
     if not train:
         if ranks.is_main():
             model.save_pretrained(out_dir / "model")
@@ -309,6 +322,8 @@ def train_phase(
         return out_dir / "model"
     trainer = build_trainer(model, tokenizer, dataset, reward_funcs, phase, args, label, shown_metrics)
     trainer.train()
+    if upcast:
+        trainer.accelerator.unwrap_model(trainer.model).to(saved_dtype)  # saved as the base model was (bf16)
     if ranks.is_main():
         write_jsonl(out_dir / "train_log.jsonl", trainer.state.log_history)
     save_trained(trainer, model_dir, out_dir / "model", lora_config(phase), label)

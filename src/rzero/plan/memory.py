@@ -20,7 +20,7 @@ upper bound of the usual kind, at every sequence's longest length:
   into tokens and into concurrent sequences of the engine's longest length; below
   USEFUL_CONCURRENT_SEQUENCES the engine "DOES NOT FIT" (see there why).
 - CUDA context and allocator slack: OVERHEAD_GIB per GPU. launch.gpu_memory_gib is the GPU's usable
-  memory as the driver reports it (an "80 GB" H100: 81559 MiB = 79.6 GiB), not its name plate.
+  memory as torch sees it (an "80 GB" H100: 79.1 GiB; nvidia-smi shows 79.6), not its name plate.
 - Loading, before a GRPO phase trains (`load_memory`): under ZeRO-3 with zero.Init each rank loads its
   shard; otherwise each rank loads a whole bf16 copy into host memory and onto its GPU. Its per-GPU peak
   counts in the verdict; its host memory per machine is shown beside it.

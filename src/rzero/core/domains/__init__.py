@@ -55,16 +55,36 @@ def question_key(text: str) -> str:
 _DIGIT = re.compile(r"\d")
 
 
+_PROSE_PREFIX = re.compile(r"^(?:[A-Za-z]{2,},?\s+)+")
+_ANSWER_PHRASE = re.compile(r"^(?:so|thus|therefore|hence)?[,\s]*(?:the\s+)?(?:final\s+)?answer\b", re.IGNORECASE)
+
+
+def _equation_core(line: str) -> str:
+    """The equation a line states, without a label (`Given:`), leading prose (`We have`) or closing
+    punctuation: `We have 2x + 3 = 7.` -> `2x + 3 = 7`."""
+    core = line.rsplit(":", 1)[-1].strip().rstrip(".,;")
+    return _PROSE_PREFIX.sub("", core)
+
+
 def shows_equation(question: str, completion: str) -> bool:
     """The conservative worked-solution test of domains without a step grammar (math, benchmarks):
-    some line before the final box is an equation with a number in it (text on both sides of an `=`,
-    a digit somewhere) that is not the question or a piece of it repeated. A bare newline, prose and
-    the box alone fail."""
-    asked = question_key(question)
+    some line before the final box states an equation with a number in it (text on both sides of an
+    `=`, a digit somewhere) that is neither the question or a piece of it repeated (a label or leading
+    prose aside), nor the answer announced (`The answer is x = 2`, or `x = 2` for a boxed 2). A bare
+    newline, prose and the box alone fail."""
+    asked, boxed = question_key(question), question_key(last_boxed(completion) or "")
     for line in lines_before_answer(completion):
-        left, equals, right = line.partition("=")
-        if equals and left.strip() and right.strip() and _DIGIT.search(line) and question_key(line) not in asked:
-            return True
+        if _ANSWER_PHRASE.match(line):
+            continue
+        core = _equation_core(line)
+        left, equals, right = core.partition("=")
+        if not (equals and left.strip() and right.strip() and _DIGIT.search(core)):
+            continue
+        if question_key(core) in asked:
+            continue
+        if boxed and len(left.split()) == 1 and question_key(right) == boxed:
+            continue  # `x = 2` before \boxed{2}: the answer, not its working
+        return True
     return False
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -232,6 +233,9 @@ def parse_integer(text: str) -> int | None:
     return int(cleaned)
 
 
+_REWRITTEN = re.compile(r"-?\d{1,30}(?:[-+*]\d{1,30})*")  # the rest after a step: its partial results may be long
+
+
 def _signed_literal(text: str) -> bool:
     body = text[1:] if text[:1] == "-" else text
     return 0 < len(body) <= 30 and body.isascii() and body.isdigit()
@@ -240,19 +244,18 @@ def _signed_literal(text: str) -> bool:
 def step_operation(line: str) -> tuple[int, str, int] | None:
     """The operation `(a, op, b)` of a scratchpad line that is one reduction step, or None.
 
-    A step is `a OP b=r`, optionally followed by `;` and the rewritten expression (`3*4=12;7+12-5`,
-    `3*4=12`): one operation of two literals on the left, a signed integer on the right, and a rest
-    that is a signed integer or an expression (its first value may be negative). Spaces are ignored.
-    Model text is only parsed (`parse_expression`), never evaluated; whether r is right is not asked."""
+        A step is `a OP b=r`, optionally followed by `;` and the rewritten expression (`3*4=12;7+12-5`,
+        `3*4=12`): one operation of two literals on the left, a signed integer on the right, and a rest
+        that is a signed integer or an expression (its first value may be negative, its partial results as
+    long as they come: `99*99=9801;9801*99+1`). Spaces are ignored.
+        Model text is only parsed (`parse_expression`), never evaluated; whether r is right is not asked."""
     text = line.replace(" ", "")
     step, _, rest = text.partition(";")
     left, equals, right = step.partition("=")
-    if not equals or not _signed_literal(right):
+    if not equals or not _signed_literal(right) or (rest and not _REWRITTEN.fullmatch(rest)):
         return None
     try:
         operands, ops = parse_expression(left)
-        if rest and not _signed_literal(rest):
-            parse_expression(rest[1:] if rest[:1] == "-" else rest)
     except ParseError:
         return None
     return (operands[0], ops[0], operands[1]) if len(ops) == 1 else None
