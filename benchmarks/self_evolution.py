@@ -118,12 +118,12 @@ def label_diagnostics(pool_file: Path) -> dict:
     """Why pseudo-labels are wrong, from the pool's votes and oracle answers (diagnostics only):
     in-band label accuracy per difficulty, and the share of wrong in-band majorities at difficulty
     >= 7 that equal the question's value with one term dropped."""
-    from rzero.core.records import CurriculumRow
+    from rzero.core.records import CurriculumRow, from_json
     from rzero.core.rundir import read_jsonl
 
     by_level: dict[str, list[int]] = {}
     wrong_long = dropped = 0
-    for row in map(CurriculumRow.from_json, read_jsonl(pool_file)):
+    for row in (from_json(CurriculumRow, r) for r in read_jsonl(pool_file)):
         if not row.in_band or row.difficulty is None or row.pseudo_label_correct is None:
             continue
         counts = by_level.setdefault(str(row.difficulty), [0, 0])

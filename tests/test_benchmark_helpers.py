@@ -177,3 +177,21 @@ def test_worked_share_reads_greedy_completions(tmp_path):
     path = tmp_path / "results.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert se.worked_share(path) == 0.5
+
+
+def test_label_diagnostics_read_a_pool_as_the_curriculum_stage_writes_it(tmp_path):
+    """The benchmark's collection reads pool.jsonl through the records (it broke when records stopped
+    carrying their own from_json, issue 28, and nothing failed until a collection ran)."""
+    from rzero.core.records import CurriculumRow
+    from rzero.core.rundir import write_jsonl
+
+    def row(question, difficulty, label, right, in_band=True):
+        return CurriculumRow(question=question, difficulty=difficulty, answers=[label] * 5, pseudo_label=label,
+                             p_hat=0.5, group_sizes=[5], in_band=in_band, oracle_answer="0",
+                             pseudo_label_correct=right).model_dump()  # fmt: skip
+
+    pool = tmp_path / "pool.jsonl"
+    write_jsonl(pool, [row("1+2", 2, "3", True), row("1+2+3", 2, "5", False), row("9*9", 1, "81", True, False)])
+    figures = _load("self_evolution").label_diagnostics(pool)
+    assert figures["in_band_label_accuracy_by_difficulty"] == {"2": [1, 2]}
+    assert figures["wrong_majorities_at_7_plus"] == 0
