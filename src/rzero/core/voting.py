@@ -74,9 +74,8 @@ def majority_vote(answers: Sequence[str | None], equivalent: Callable[[str, str]
 
 
 def in_band(p_hat: float, delta: float = 0.25) -> bool:
-    """Whether |p_hat - 1/2| <= delta, with a small tolerance so that shares such as 3/10 with
-    delta = 0.2 count as inside despite floating point (0.5 - 0.3 = 0.20000000000000004)."""
-    return abs(p_hat - 0.5) <= delta + BAND_TOLERANCE
+    """Whether |p_hat - 1/2| <= delta: the paper's symmetric band, `within_band` of `band_bounds(delta)`."""
+    return within_band(p_hat, *band_bounds(delta))
 
 
 def band_bounds(delta: float, low: float | None = None, high: float | None = None) -> tuple[float, float]:
@@ -87,8 +86,8 @@ def band_bounds(delta: float, low: float | None = None, high: float | None = Non
 
 
 def within_band(p_hat: float, low: float, high: float) -> bool:
-    """Whether low <= p_hat <= high, with the same tolerance as `in_band`: `in_band(p, d)` equals
-    `within_band(p, *band_bounds(d))`."""
+    """Whether low <= p_hat <= high, with a small tolerance so that a share on a bound counts as inside
+    despite floating point (delta = 0.35 gives low = 0.5 - 0.35 = 0.15000000000000002, above 3/20)."""
     return low - BAND_TOLERANCE <= p_hat <= high + BAND_TOLERANCE
 
 

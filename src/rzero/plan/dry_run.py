@@ -80,7 +80,7 @@ def describe(cfg: RunConfig, model_dir: Path) -> list[str]:
         params, weight_bytes = shape.parameters, 2 if device != "cpu" else 4
         kl = cfg.solver.kl_coef > 0 or cfg.challenger.kl_coef > 0
         train = state_bytes(shape, cfg.model.lora_rank, kl, fp32=device == "cpu")
-        adapters = lora_parameter_count(model_dir, cfg.model.lora_rank)
+        adapters = shape.lora_parameters(cfg.model.lora_rank) if cfg.model.lora_rank else None
         lines.append(
             f"parameters {_count(params)}; inference {_gib(params * weight_bytes)}; GRPO training about "
             f"{_gib(train)} before activations"
