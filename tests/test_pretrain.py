@@ -277,3 +277,33 @@ def test_pretrain_cli_refuses_seed_or_steps_on_a_multi_phase_recipe(tmp_path, ca
     assert "one-phase" in capsys.readouterr().err and not out.exists()
     assert main(["pretrain-base", "--out", str(out), "--init", str(tmp_path)]) == 2
     assert "--init" in capsys.readouterr().err and not out.exists()
+
+
+def test_skills_recipes_draw_the_skills_corpus_and_check_family_numbers(tmp_path):
+    """domain "skills": family numbers key the level-keyed fields, posing documents follow their own
+    weights, hasty documents write the family's hasty word, the skills held-out set never appears."""
+    from rzero.base_model.pretrain import excluded_questions, load_recipe
+    from rzero.config.load import SHIPPED
+    from rzero.core.domains.skills import SkillsDomain
+
+    with pytest.raises(ValueError, match="level_weights.*13"):
+        PretrainConfig(domain="skills", level_weights={13: 1.0})
+    with pytest.raises(ValueError, match="domain"):
+        PretrainConfig(domain="algebra")  # type: ignore[arg-type]
+    weights = {n: 1.0 for n in range(1, 13)}
+    cfg = PretrainConfig(
+        domain="skills", documents=3000, level_weights=weights, posing_level_weights={8: 1.0}, worked_fraction={5: 0.0}
+    )
+    held = {p.question for p in SkillsDomain().heldout()}
+    assert excluded_questions(cfg) == held
+    docs = corpus_documents(cfg, excluded_questions(cfg))
+    posed = [SkillsDomain().parse_question(d) for d in docs if d.startswith("Pose a new problem.")]
+    assert posed and all(q.startswith("rev ") for q in posed)
+    assert all("\nlargest \\boxed{" in d for d in docs if d.startswith("Problem: mnx"))
+    assert all(d.split("\n")[0][len("Problem: ") :] not in held for d in docs if d.startswith("Problem:"))
+    phases = load_recipe(SHIPPED / "pretrain" / "skills.json")
+    assert [p.domain for p in phases] == ["skills", "skills"] and phases[1].worked_fraction[5] < 0.5
+    record = train(
+        PretrainConfig(**{**TINY, "domain": "skills", "level_weights": weights}), tmp_path / "m", log_every=0
+    )
+    assert record["corpus_documents"] == TINY["documents"]

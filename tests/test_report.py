@@ -90,7 +90,8 @@ def test_report_writes_every_plot_and_a_self_contained_page(tmp_path):
     text = page.read_text()
     assert "<script>alert" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "accuracy_drop" in text and ">b<" in text  # alerts shown, second run in the summary
-    assert (page.parent / "habit_skill.png").stat().st_size > 5000 and text.count("data:image/png") == len(PLOTS) + 1
+    assert (page.parent / "habit_skill.png").stat().st_size > 5000 and text.count("data:image/png") == len(PLOTS) + 2
+    assert (page.parent / "unlocked.png").stat().st_size > 5000  # levels unlocked per run, overlaid
     assert "<td>0.30<br><small>0.90 &middot; 0.15</small></td>" in text  # iteration 3, level 7
     assert "<small>0.30 &middot; -</small>" in text  # iteration 1: no worked answer at level 7
 
@@ -148,7 +149,7 @@ def test_report_loads_in_headless_chromium(tmp_path):
         browser.save_screenshot(str(shot))
     finally:
         browser.quit()
-    assert sorted(name for name, _ in loaded) == sorted((*PLOTS, "habit_skill"))
+    assert sorted(name for name, _ in loaded) == sorted((*PLOTS, "habit_skill", "unlocked"))
     assert all(ok for _, ok in loaded), loaded
     pixels = Image.open(shot).convert("L")
     low, high = pixels.getextrema()

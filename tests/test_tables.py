@@ -79,3 +79,22 @@ def test_habit_and_skill_table_splits_accuracy_by_level(capsys, monkeypatch):
     print_results(from_json(RunSummary, {"config": {}, "iterations": [{"iteration": 0, "evaluate": evaluate}]}))
     text = "\n".join(lines_of(capsys))
     assert "share that works it out" in text and "0.20 (0.25·0.80)" in text and "0.00 (0.00·-)" in text
+
+
+def test_unlocked_levels_are_those_whose_habit_crossed_one_half_since_iteration_0():
+    def entry(k, habit):
+        figures = {"problems": 64, "greedy_accuracy": 0.5, "accuracy_by_difficulty": {v: 0.5 for v in habit}}
+        figures |= {"worked_share_by_difficulty": habit, "worked_accuracy_by_difficulty": dict.fromkeys(habit, 1.0)}
+        return {"iteration": k, "evaluate": {**figures, "seconds": 1}}
+
+    habits = [
+        {"1": 1.0, "5": 0.0, "6": 0.49, "7": 0.1},  # family 1 works from the start: never "unlocked"
+        {"1": 1.0, "5": 0.5, "6": 0.2, "7": 0.1},
+        {"1": 0.4, "5": 0.9, "6": 0.6, "7": 0.49},
+    ]
+    summary = from_json(RunSummary, {"config": {}, "iterations": [entry(k, h) for k, h in enumerate(habits)]})
+    assert summary.unlocked_levels() == [(0, []), (1, ["5"]), (2, ["5", "6"])]
+    # a lower threshold: family 6 (0.49 at iteration 0) was never locked, family 7 unlocks at 0.49
+    assert summary.unlocked_levels(threshold=0.45) == [(0, []), (1, ["5"]), (2, ["5", "7"])]
+    no_figures = from_json(RunSummary, {"config": {}, "iterations": [{"iteration": 0, "evaluate": {"seconds": 1}}]})
+    assert no_figures.unlocked_levels() == []

@@ -182,7 +182,8 @@ def add_model_commands(sub) -> None:
     sf.set_defaults(func=sft_command)
 
     pt = sub.add_parser(
-        "pretrain-base", help="pretrain a base model for the arithmetic domain (CPU); default: the embedded one"
+        "pretrain-base",
+        help="pretrain a base model for the arithmetic or skills domain (CPU); default: the embedded one",
     )
     pt.add_argument("--out", type=output_folder, required=True, help="output folder")
     pt.add_argument(

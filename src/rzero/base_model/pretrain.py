@@ -19,7 +19,9 @@ Other recipes (`rzero pretrain-base --recipe FILE`, a JSON object of PretrainCon
 issue 13's testbeds: `operators` (e.g. `+ -` only), `worked_fraction` (per level, the share of solving
 documents that show the worked steps; the rest are answer-only documents, `\\boxed{answer}` right
 after `Solution:`), `posing_level_weights` (the Challenger documents' own level mix), `rope_theta`
-and `solution_style`. With none of them set the corpus is exactly the shipped model's.
+and `solution_style`. With none of them set the corpus is exactly the shipped model's. A recipe with
+`"domain": "skills"` draws the skills testbed's corpus instead (`rzero.core.domains.skills.corpus`,
+family numbers in place of levels; recipe `configs/pretrain/skills.json`, issue 31).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from rzero.config.load import SHIPPED
-from rzero.core.domains import Problem
+from rzero.core.domains import Problem, skills
 from rzero.core.domains.arithmetic import (
     OPERATORS,
     PRETRAIN_LEVELS,
@@ -49,6 +51,7 @@ from rzero.core.domains.arithmetic import (
     make_heldout,
     sample_problem,
 )
+from rzero.core.domains.skills import FAMILIES
 
 EMBEDDED_RECIPE = SHIPPED / "pretrain" / "embedded.json"  # the shipped model's recipe
 EOS = "<|endoftext|>"  # also the beginning-of-text token, as in GPT-2
@@ -61,6 +64,10 @@ class PretrainConfig:
 
     seed: int = 0
     threads: int = 2
+    # the corpus's domain: "arithmetic" (the embedded default) or "skills" (issue 31's testbed, whose
+    # family numbers 1..12 key the level-keyed fields below; operators, slips, openers and solution
+    # styles are arithmetic's own and do not apply to it)
+    domain: Literal["arithmetic", "skills"] = "arithmetic"
     # corpus
     documents: int = 400_000
     posing_fraction: float = 0.2
@@ -110,10 +117,13 @@ class PretrainConfig:
     monitor_problems: int = 64
 
     def __post_init__(self) -> None:
+        if self.domain not in ("arithmetic", "skills"):
+            raise ValueError(f"domain must be 'arithmetic' or 'skills', got {self.domain!r}")
+        levels = PRETRAIN_LEVELS if self.domain == "arithmetic" else tuple(range(1, len(FAMILIES) + 1))
         for name in ("level_weights", "posing_level_weights", "worked_fraction"):
-            unknown = sorted(set(getattr(self, name)) - set(PRETRAIN_LEVELS))
+            unknown = sorted(set(getattr(self, name)) - set(levels))
             if unknown:
-                raise ValueError(f"{name}: levels {unknown} are outside PRETRAIN_LEVELS {PRETRAIN_LEVELS}")
+                raise ValueError(f"{name}: levels {unknown} are outside {self.domain}'s levels {levels}")
         if not set(self.heldout_levels) <= set(PRETRAIN_LEVELS):
             raise ValueError(f"heldout_levels must lie in PRETRAIN_LEVELS {PRETRAIN_LEVELS}, got {self.heldout_levels}")
         if not self.operators or not set(self.operators) <= set(OPERATORS):
@@ -179,6 +189,9 @@ def corpus_documents(cfg: PretrainConfig, exclude: set[str]) -> list[str]:
     no draw decides worked or answer-only: the random stream is then exactly that of the recipe
     that built the shipped model, which stays reproducible."""
     rng = random.Random(cfg.seed)
+    if cfg.domain == "skills":
+        weights = (cfg.level_weights, cfg.posing_level_weights, cfg.worked_fraction)
+        return skills.corpus(rng, cfg.documents, cfg.posing_fraction, *weights, exclude)
     domain = ArithmeticDomain()
     solving = (sorted(cfg.level_weights), [cfg.level_weights[k] for k in sorted(cfg.level_weights)])
     posing = [sorted(cfg.posing_level_weights), [cfg.posing_level_weights[k] for k in sorted(cfg.posing_level_weights)]]
@@ -281,13 +294,16 @@ def monitor_accuracy(model, tokenizer, cfg: PretrainConfig) -> float:
     from rzero.engines.generation import HFGenerator
     from rzero.stages.evaluate import greedy_accuracy
 
-    domain = ArithmeticDomain()
+    domain = skills.SkillsDomain() if cfg.domain == "skills" else ArithmeticDomain()
     rng = random.Random(cfg.seed + 1_000_000)
     problems = []
     levels = sorted(cfg.level_weights)
     for i in range(cfg.monitor_problems):
         level = levels[i % len(levels)]
-        question, answer = sample_problem(rng, level_spec(level, cfg.operators))
+        if cfg.domain == "skills":
+            question, answer = skills.sample_question(rng, level)
+        else:
+            question, answer = sample_problem(rng, level_spec(level, cfg.operators))
         problems.append(Problem(question, str(answer), level))
     model.eval()
     accuracy = greedy_accuracy(HFGenerator(model, tokenizer), domain, problems, max_new_tokens=160)
@@ -298,6 +314,8 @@ def monitor_accuracy(model, tokenizer, cfg: PretrainConfig) -> float:
 def excluded_questions(cfg: PretrainConfig) -> set[str]:
     """Questions no document may use: the shipped held-out set, and the recipe's own held-out set
     (`heldout_levels`, drawn as `scripts/make_heldout.py` draws it) when it names one."""
+    if cfg.domain == "skills":
+        return {p.question for p in skills.SkillsDomain().heldout()}
     excluded = {p.question for p in ArithmeticDomain().heldout()}
     if cfg.heldout_levels:
         excluded |= {p.question for p in make_heldout(levels=cfg.heldout_levels, operators=cfg.operators)}

@@ -176,8 +176,9 @@ MOVED = {
 class RunConfig(Section):
     """One R-Zero run: K iterations of Challenger -> curriculum -> Solver -> evaluation."""
 
-    domain: Literal["arithmetic", "math"] = "arithmetic"
-    """arithmetic: the embedded domain (exact oracle); math: boxed answers checked by math-verify."""
+    domain: Literal["arithmetic", "math", "skills"] = "arithmetic"
+    """arithmetic: the embedded domain (exact oracle); math: boxed answers checked by math-verify; skills: the
+    twelve-family testbed of issue 31 (exact oracle; with a model built by configs/pretrain/skills.json)."""
     iterations: int = Field(3, ge=1)
     """K, R-Zero iterations (the paper: 3)."""
     seed: int = 0

@@ -307,6 +307,9 @@ class IterationRecord(Record):
         return data
 
 
+UNLOCKED_HABIT = 0.5  # a level (skills: a family) is unlocked once most greedy answers work it out
+
+
 class RunSummary(Record):
     """summary.json: the resolved config, one record per finished iteration, and why a run ended early."""
 
@@ -329,3 +332,17 @@ class RunSummary(Record):
                 skill = held.worked_accuracy_by_difficulty or {}
                 rows.append((entry.iteration, held.accuracy_by_difficulty, held.worked_share_by_difficulty, skill))
         return rows
+
+    def unlocked_levels(self, threshold: float = UNLOCKED_HABIT) -> list[tuple[int, list[str]]]:
+        """(iteration, difficulty levels unlocked) per iteration with habit figures: the levels whose
+        held-out greedy habit is at least `threshold` there and was below it at the first such
+        iteration (iteration 0). On the skills testbed a level is a problem family, so these are the
+        families the loop has unlocked (issue 31)."""
+        rows = self.habit_and_skill()
+        if not rows:
+            return []
+        start = rows[0][2]
+        return [
+            (k, [v for v, share in habit.items() if share >= threshold and start.get(v, 0.0) < threshold])
+            for k, _, habit, _ in rows
+        ]

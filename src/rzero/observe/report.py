@@ -81,6 +81,18 @@ def _plot_accuracy(plt, runs):
     return fig
 
 
+def _plot_unlocked(plt, runs):
+    """Per run, how many difficulty levels (skills testbed: problem families) the loop has unlocked:
+    greedy habit >= UNLOCKED_HABIT on the held-out set, below it at iteration 0."""
+    fig, ax = _figure(plt, "levels (families) unlocked: held-out greedy habit >= 0.5", "iteration", "unlocked")
+    for run in runs:
+        rows = run["summary"].unlocked_levels()
+        ax.plot([k for k, _ in rows], [len(levels) for _, levels in rows], marker="o", label=run["name"])
+    ax.set_ylim(bottom=-0.2)
+    ax.legend(fontsize=8)
+    return fig
+
+
 def _plot_pseudo_labels(plt, run):
     fig, ax = _figure(plt, "Pseudo-label accuracy of the curriculum (oracle, diagnostics only)", "iteration", "share")
     for value, label in (
@@ -316,6 +328,7 @@ def build_report(run_dirs: list[Path], out_dir: Path | None = None) -> Path:
     }
     if first["summary"].habit_and_skill():
         plots["habit_skill"] = _plot_habit_skill(plt, first)
+        plots["unlocked"] = _plot_unlocked(plt, runs)
     images = []
     for name, fig in plots.items():
         fig.tight_layout()

@@ -70,7 +70,9 @@ def describe(cfg: RunConfig, model_dir: Path) -> list[str]:
     ch, cur, so, ev = cfg.challenger, cfg.curriculum, cfg.solver, cfg.eval
     m = cfg.voting.votes_per_question
     device = cfg.model.device
-    held = f"{ev.problems or 'all'} held-out problems" if cfg.domain == "arithmetic" or ev.heldout_file else ""
+    held = (
+        f"{ev.problems or 'all'} held-out problems" if cfg.domain in ("arithmetic", "skills") or ev.heldout_file else ""
+    )
     held += f" of {ev.heldout_file}" if ev.heldout_file else ""
     suites = f"benchmarks {ev.benchmarks}" + (f" (<= {ev.problems} problems each)" if ev.problems else "")
     heldout = " + ".join(filter(None, [held, suites if ev.benchmarks else ""])) or "nothing (set eval.benchmarks)"

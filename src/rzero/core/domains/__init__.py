@@ -178,7 +178,11 @@ def get_domain(name: str) -> Domain:
         from rzero.core.domains.math import MathDomain
 
         return MathDomain()
-    raise ValueError(f"domain: unknown domain {name!r} (known: 'arithmetic', 'math')")
+    if name == "skills":
+        from rzero.core.domains.skills import SkillsDomain
+
+        return SkillsDomain()
+    raise ValueError(f"domain: unknown domain {name!r} (known: 'arithmetic', 'math', 'skills')")
 
 
 class ChatPrompts:
