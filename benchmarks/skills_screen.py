@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import tempfile
 import time
 from collections import Counter
@@ -33,7 +32,7 @@ from pathlib import Path
 
 from rzero.config.roles import CurriculumConfig, SolverConfig, VotingConfig
 from rzero.core.domains import Problem
-from rzero.core.domains.skills import FAMILIES, SkillsDomain, sample_question
+from rzero.core.domains.skills import FAMILIES, SkillsDomain, make_heldout
 from rzero.core.voting import within_band
 from rzero.engines.generation import HFGenerator, set_threads
 from rzero.stages.curriculum import label_questions, sample_questions
@@ -45,20 +44,8 @@ SEED = 12345
 
 def fresh_problems(per_family: int, families=None, seed: int = SEED) -> list[Problem]:
     """`per_family` distinct fresh questions of each family, none of them held out."""
-    domain = SkillsDomain()
-    held = {p.question for p in domain.heldout()}
-    rng = random.Random(seed)
-    problems = []
-    for number in families or range(1, len(FAMILIES) + 1):
-        seen: set[str] = set()
-        for _ in range(200 * per_family):  # small families (hlf, dbl) have fewer fresh questions than asked
-            if len(seen) == per_family:
-                break
-            question, answer = sample_question(rng, number)
-            if question not in held and question not in seen:
-                seen.add(question)
-                problems.append(Problem(question, str(answer), number))
-    return problems
+    held = frozenset(p.question for p in SkillsDomain().heldout())
+    return make_heldout(seed, per_family, tuple(families or range(1, len(FAMILIES) + 1)), exclude=held)
 
 
 def per_family(results) -> dict:

@@ -125,3 +125,15 @@ def test_corpus_follows_the_weights_and_excludes():
     assert family1 and all("\nAdding:\n" in d for d in family1)
     lines, value = solve(5, [34, 81, 52, 17])
     assert (lines[-1], value) == ("max(81,17)=81", 81)
+
+
+def test_documents_of_a_malformed_question_are_refused_by_name():
+    for make in (DOMAIN.solving_document, lambda q: DOMAIN.answer_only_document(q, 3)):
+        with pytest.raises(ValueError, match="'mid 34 80' is not a well-formed question"):
+            make("mid 34 80")
+
+
+def test_fresh_draws_skip_excluded_questions_and_stop_when_a_family_runs_out():
+    held = frozenset(p.question for p in DOMAIN.heldout())
+    fresh = make_heldout(seed=12345, per_family=60, families=(11,), exclude=held)
+    assert fresh and len(fresh) < 60 and not {p.question for p in fresh} & held  # hlf: ~72 questions, 32 held

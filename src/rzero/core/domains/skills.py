@@ -75,7 +75,7 @@ FAMILIES: tuple[Family, ...] = (
 KEYWORDS = {family.keyword: number for number, family in enumerate(FAMILIES, 1)}
 
 
-def valid_arguments(number: int, args: list[int]) -> bool:
+def well_formed(number: int, args: list[int]) -> bool:
     """Whether `args` is a well-formed question of family `number` (the generator's own constraints)."""
     family = FAMILIES[number - 1]
     if len(args) not in family.counts or any(not family.low <= a <= family.high for a in args):
@@ -94,14 +94,9 @@ def valid_arguments(number: int, args: list[int]) -> bool:
         return args[0] % 10 != 0  # a reversed number never starts with 0
     if family.keyword == "rot":
         return str(args[0])[1] != "0"  # the rotated number never starts with 0
+    if family.keyword == "hlf":  # `hlf N K`: halve N (8..200) K times (2 or 3), every half an integer
+        return args[1] in (2, 3) and args[0] >= 8 and args[0] % (2 ** args[1]) == 0
     return True
-
-
-def well_formed(number: int, args: list[int]) -> bool:
-    """`valid_arguments`, except `hlf N K`: halve N (8..200) K times (2 or 3), every half an integer."""
-    if FAMILIES[number - 1].keyword == "hlf":
-        return len(args) == 2 and args[1] in (2, 3) and 8 <= args[0] <= 200 and args[0] % (2 ** args[1]) == 0
-    return valid_arguments(number, args)
 
 
 def solve(number: int, args: list[int]) -> tuple[list[str], int]:
@@ -207,18 +202,36 @@ HELDOUT_SEED = 20250805  # never used for pretraining draws
 HELDOUT_PER_FAMILY = 32
 
 
-def make_heldout(seed: int = HELDOUT_SEED, per_family: int = HELDOUT_PER_FAMILY) -> list[Problem]:
-    """`per_family` distinct questions of every family: the held-out set, spread evenly."""
+def make_heldout(
+    seed: int = HELDOUT_SEED,
+    per_family: int = HELDOUT_PER_FAMILY,
+    families: tuple[int, ...] = tuple(range(1, len(FAMILIES) + 1)),
+    exclude: frozenset[str] = frozenset(),
+) -> list[Problem]:
+    """`per_family` distinct questions of each of `families`, none in `exclude`: the held-out set, spread
+    evenly (the defaults), or fresh problems beside it (the screens). A small family (dbl and hlf have
+    about 72 questions) yields fewer when `exclude` leaves too few: the draw stops after 200 tries a
+    question."""
     rng = random.Random(seed)
     problems = []
-    for number in range(1, len(FAMILIES) + 1):
+    for number in families:
         seen: set[str] = set()
-        while len(seen) < per_family:
+        for _ in range(200 * per_family):
+            if len(seen) == per_family:
+                break
             question, answer = sample_question(rng, number)
-            if question not in seen:
+            if question not in exclude and question not in seen:
                 seen.add(question)
                 problems.append(Problem(question, str(answer), number))
     return problems
+
+
+def _parsed(question: str) -> tuple[int, list[int]]:
+    """`parse_question_text` of a question a document is made of, which must be well formed."""
+    parsed = parse_question_text(question)
+    if parsed is None:
+        raise ValueError(f"skills: {question!r} is not a well-formed question")
+    return parsed
 
 
 @cache
@@ -284,13 +297,13 @@ class SkillsDomain:
         return f"{CHALLENGER_PROMPT}{QUESTION_OPEN}{question}{QUESTION_CLOSE}"
 
     def solving_document(self, question: str) -> str:
-        number, args = parse_question_text(question) or (0, [])
+        number, args = _parsed(question)
         lines, answer = solve(number, args)
         body = "\n".join([FAMILIES[number - 1].opener, *lines])
         return f"{self.solver_prompt(question)}{body}\n\\boxed{{{answer}}}"
 
     def answer_only_document(self, question: str, answer: int) -> str:
-        number = self.difficulty(question) or 1
+        number, _ = _parsed(question)
         return f"{self.solver_prompt(question)}{FAMILIES[number - 1].hasty} \\boxed{{{answer}}}"
 
 
